@@ -1,3 +1,8 @@
-//! Model of one or more CUCM clusters (issue 3). Not yet implemented: this crate only reserves the
-//! place in the workspace.
+//! Model of one or more CUCM clusters (issue 3).
 #![forbid(unsafe_code)]
+
+pub mod error;
+pub mod keys;
+pub mod pki;
+
+pub use error::ModelError;
