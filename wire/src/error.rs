@@ -109,7 +109,7 @@ pub enum ErrorKind {
         expected: usize,
     },
     /// RECORD_LENGTH is below 5, past the end of the file, or a record does not start with it (T4).
-    #[error("record {index}: {problem}")]
+    #[error("record #{n}: {problem}", n = index.saturating_add(1))]
     BadRecord {
         /// Zero-based record index.
         index: usize,

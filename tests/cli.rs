@@ -1,0 +1,243 @@
+//! The `itlsim` binary on real files: outputs, exit codes (0 valid, 1 invalid, 2 malformed), and
+//! files built by the CLI equal the reference vectors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_itlsim"))
+}
+
+fn td(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("wire/testdata")
+        .join(rel)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run itlsim")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("itlsim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn itl_show_exit_codes_follow_the_signature() {
+    let ok = run(&["itl", "show", s(&td("tlv/ITLFile_sha1.tlv"))]);
+    assert_eq!(ok.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(out.contains("Signature Status: valid"), "{out}");
+    assert!(
+        out.contains("CCM+TFTP") && out.contains("ac1e27c743c91f387589de554a359ff3aa70f284"),
+        "{out}"
+    );
+    let bad = run(&["itl", "show", s(&td("tlv/neg_ITLFile_tampered.tlv"))]);
+    assert_eq!(bad.status.code(), Some(1));
+    let nosast = run(&["itl", "show", s(&td("tlv/neg_ITLFile_nosast.tlv"))]);
+    assert_eq!(nosast.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nosast.stdout).contains("no SAST record matches"));
+    let bytes = std::fs::read(td("tlv/ITLFile_sha1.tlv")).unwrap();
+    let cut = tmp("cut.tlv");
+    std::fs::write(&cut, &bytes[..500]).unwrap();
+    let malformed = run(&["itl", "show", s(&cut)]);
+    assert_eq!(malformed.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&malformed.stderr);
+    assert!(
+        err.contains("byte offset 420") && err.contains("record #1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn itl_show_json_lists_records_and_findings() {
+    let out = run(&["itl", "show", "--json", s(&td("tlv/ITLFile_sast_only.tlv"))]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["signature"]["status"], "valid");
+    assert_eq!(v["records"].as_array().unwrap().len(), 1);
+    assert_eq!(v["records"][0]["role"], "SAST");
+    assert!(v["findings"][0].as_str().unwrap().starts_with("EMPTY_ITL"));
+}
+
+#[test]
+fn itl_build_reproduces_the_reference_vector() {
+    let out = tmp("ITLFile_v11.tlv");
+    let k = |n: &str| td(&format!("keys/{n}.pem"));
+    let ts = {
+        // The vector's timestamp, read back through the CLI's JSON.
+        let o = run(&["itl", "show", "--json", s(&td("tlv/ITLFile_v11_ec.tlv"))]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["header"]["timestamp"].as_u64().unwrap().to_string()
+    };
+    let sast = k("sast");
+    let args = [
+        "itl",
+        "build",
+        "--sast",
+        s(&sast),
+        "--record",
+        &format!("CCM={}", s(&k("ccm"))),
+        "--record",
+        &format!("TFTP={}", s(&k("tftp_ec"))),
+        "--record",
+        &format!("TVS={}", s(&k("tvs"))),
+        "--record",
+        &format!("APP-SERVER={}", s(&k("app_server"))),
+        "--digest",
+        "sha512",
+        "--signer-version",
+        "1.1",
+        "--timestamp",
+        &ts,
+        "-o",
+        s(&out),
+    ];
+    let o = run(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(td("tlv/ITLFile_v11_ec.tlv")).unwrap()
+    );
+    let bad_role = run(&[
+        "itl",
+        "build",
+        "--sast",
+        s(&sast),
+        "--record",
+        "BOSS=x.pem",
+        "-o",
+        s(&out),
+    ]);
+    assert_eq!(bad_role.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("unknown role BOSS"));
+}
+
+#[test]
+fn sgn_sign_verify_and_encrypt_decrypt_round_trip() {
+    let src = td("src/SEP001122334455.cnf.xml");
+    let signed = tmp("SEP001122334455.cnf.xml.sgn");
+    let o = run(&[
+        "sgn",
+        "sign",
+        "--key",
+        s(&td("keys/ccm.pem")),
+        "--digest",
+        "sha512",
+        "-o",
+        s(&signed),
+        s(&src),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let ok = run(&[
+        "sgn",
+        "verify",
+        "--itl",
+        s(&td("tlv/ITLFile_sha1.tlv")),
+        s(&signed),
+    ]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    // An ITL without the signer (SAST only) cannot vouch for it.
+    let no = run(&[
+        "sgn",
+        "verify",
+        "--itl",
+        s(&td("tlv/ITLFile_sast_only.tlv")),
+        s(&signed),
+    ]);
+    assert_eq!(no.status.code(), Some(1));
+    let wrong = run(&[
+        "sgn",
+        "verify",
+        "--cert",
+        s(&td("keys/unknown.crt.der")),
+        s(&signed),
+    ]);
+    assert_eq!(wrong.status.code(), Some(1));
+    let usage = run(&["sgn", "verify", s(&signed)]);
+    assert_eq!(usage.status.code(), Some(2));
+
+    let enc = tmp("SEP001122334455.cnf.xml.enc.sgn");
+    let o = run(&[
+        "sgn",
+        "encrypt",
+        "--key",
+        s(&td("keys/ccm.pem")),
+        "--device",
+        s(&td("keys/device.crt.der")),
+        "-o",
+        s(&enc),
+        s(&src),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = run(&["sgn", "verify", "--cert", s(&td("keys/ccm.pem")), s(&enc)]);
+    assert_eq!(v.status.code(), Some(0));
+    let plain = tmp("decrypted.xml");
+    let d = run(&[
+        "sgn",
+        "decrypt",
+        "--device-key",
+        s(&td("keys/device.pem")),
+        "-o",
+        s(&plain),
+        s(&enc),
+    ]);
+    assert_eq!(
+        d.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&d.stderr)
+    );
+    assert_eq!(std::fs::read(&plain).unwrap(), std::fs::read(&src).unwrap());
+    let wrong_phone = run(&[
+        "sgn",
+        "decrypt",
+        "--device-key",
+        s(&td("keys/unknown.pem")),
+        s(&enc),
+    ]);
+    assert_eq!(wrong_phone.status.code(), Some(2));
+}
+
+#[test]
+fn tvs_decode_prints_the_captured_fields() {
+    let o = run(&["tvs", "decode", "--json", s(&td("tvs/conn2.response.bin"))]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["decoded"]["status"], "valid");
+    assert_eq!(v["decoded"]["roles"][0], "SAST");
+    assert_eq!(v["decoded"]["ttl"], 86400);
+    let o = run(&["tvs", "decode", s(&td("tvs/conn2.request.bin"))]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("CP-8845-SEPAABBCCDDEEFF"));
+    let garbage = tmp("garbage.bin");
+    std::fs::write(&garbage, b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let o = run(&["tvs", "decode", s(&garbage)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("protocol id 71"));
+}
