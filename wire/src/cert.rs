@@ -59,26 +59,7 @@ impl CertInfo {
         let tbs = &cert.tbs_certificate;
         let spki = tbs.public_key();
         let bits = spki.subject_public_key.data.to_vec();
-        let public_key = match spki.parsed() {
-            Ok(XPublicKey::RSA(rsa)) => PublicKey::Rsa {
-                der: bits.clone(),
-                bits: rsa.key_size(),
-            },
-            Ok(XPublicKey::EC(_)) => {
-                let curve = spki
-                    .algorithm
-                    .parameters
-                    .as_ref()
-                    .and_then(|p| p.as_oid().ok())
-                    .map(|oid| curve_name(&oid.to_id_string()))
-                    .unwrap_or_else(|| "explicit parameters".into());
-                PublicKey::Ec {
-                    curve,
-                    point: bits.clone(),
-                }
-            }
-            _ => PublicKey::Other(spki.algorithm.algorithm.to_id_string()),
-        };
+        let public_key = spki_key(spki);
         Ok(CertInfo {
             der: der.to_vec(),
             subject: rdns(tbs.subject()),
@@ -129,6 +110,34 @@ impl CertInfo {
     /// True when subject and issuer are the same name (self-signed identity certificates).
     pub fn is_self_issued(&self) -> bool {
         self.subject == self.issuer
+    }
+}
+
+/// Only the public key of a DER certificate (cheaper than [`CertInfo::parse`]; used on the
+/// verification path).
+pub fn public_key_of(der: &[u8]) -> Result<PublicKey, BuildError> {
+    let (rest, cert) = X509Certificate::from_der(der).map_err(|e| BuildError::Cert(format!("not a DER X.509 certificate: {e}")))?;
+    if !rest.is_empty() {
+        return Err(BuildError::Cert(format!("{} trailing bytes after the certificate", rest.len())));
+    }
+    Ok(spki_key(cert.tbs_certificate.public_key()))
+}
+
+fn spki_key(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> PublicKey {
+    let bits = spki.subject_public_key.data.to_vec();
+    match spki.parsed() {
+        Ok(XPublicKey::RSA(rsa)) => PublicKey::Rsa { der: bits, bits: rsa.key_size() },
+        Ok(XPublicKey::EC(_)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|oid| curve_name(&oid.to_id_string()))
+                .unwrap_or_else(|| "explicit parameters".into());
+            PublicKey::Ec { curve, point: bits }
+        }
+        _ => PublicKey::Other(spki.algorithm.algorithm.to_id_string()),
     }
 }
 

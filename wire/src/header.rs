@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use crate::crypto::{PublicKey, SigningKey};
 use crate::error::{BuildError, DecodeError, ErrorKind, Hex, VerifyError};
-use crate::reader::{Reader, put_tlv};
+use crate::reader::{Reader, TagSet, put_tlv};
 use crate::tags::{self, Digest, header as t};
 
 /// Header elements beyond this count are refused (bad-inputs T13).
@@ -175,15 +175,15 @@ impl Envelope {
         let rest = bytes.get(r.offset()..header_length).unwrap_or_default();
         let mut walker = Walker {
             count: 0,
-            seen: [false; 256],
+            seen: TagSet::default(),
             found: Found::default(),
         };
         let mut elements = vec![
             Element::field(t::VERSION, [version.0, version.1]),
             Element::field(t::HEADER_LENGTH, [hl.0, hl.1]),
         ];
-        walker.seen[usize::from(t::VERSION)] = true;
-        walker.seen[usize::from(t::HEADER_LENGTH)] = true;
+        walker.seen.insert(t::VERSION);
+        walker.seen.insert(t::HEADER_LENGTH);
         let mut body = Reader::with_base(rest, r.offset());
         elements.extend(walker.elements(&mut body, 0)?);
         let found = walker.found;
@@ -238,7 +238,9 @@ impl Envelope {
 
     /// Checks the signature over the received bytes with `key`.
     pub fn verify_with(&self, key: &PublicKey) -> Result<(), VerifyError> {
-        key.verify(self.info.digest, &self.signed_data(), &self.info.signature)
+        let (a, b) = self.signed_ranges();
+        let parts = [self.raw.get(a).unwrap_or_default(), self.raw.get(b).unwrap_or_default()];
+        key.verify_parts(self.info.digest, &parts, &self.info.signature)
     }
 
     /// Re-encodes the header elements (not the body).
@@ -373,7 +375,7 @@ impl Found {
 
 struct Walker {
     count: usize,
-    seen: [bool; 256],
+    seen: TagSet,
     found: Found,
 }
 
@@ -410,11 +412,9 @@ impl Walker {
                 }
                 _ => e,
             })?;
-            let slot = &mut self.seen[usize::from(tag)];
-            if *slot {
+            if !self.seen.insert(tag) {
                 return Err(DecodeError::new(off, ErrorKind::DuplicateTag { tag }));
             }
-            *slot = true;
             if t::is_container(tag) {
                 let mut sub = Reader::with_base(value, off.saturating_add(3));
                 let children = self.elements(&mut sub, depth.saturating_add(1))?;

@@ -27,6 +27,8 @@ pub mod cert;
 pub mod crypto;
 pub mod enc;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod header;
 mod reader;
 pub mod sgn;

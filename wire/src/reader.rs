@@ -111,3 +111,22 @@ pub(crate) fn put_tlv(out: &mut Vec<u8>, tag: u8, value: &[u8]) {
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(value);
 }
+
+/// The set of tags seen in one scope, to refuse duplicates (bad-inputs T5).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TagSet([u64; 4]);
+
+impl TagSet {
+    /// Adds `tag`; false when it was already there.
+    pub(crate) fn insert(&mut self, tag: u8) -> bool {
+        let word = self.0.get_mut(usize::from(tag >> 6));
+        let bit = 1u64.wrapping_shl(u32::from(tag & 63));
+        match word {
+            Some(w) if *w & bit == 0 => {
+                *w |= bit;
+                true
+            }
+            _ => false,
+        }
+    }
+}

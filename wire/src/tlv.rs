@@ -7,7 +7,7 @@ use crate::error::{BuildError, DecodeError, ErrorKind, Hex, VerifyError};
 use crate::header::{
     self, Element, Envelope, HeaderSpec, Layout, SignerId, display_string, nul_terminated,
 };
-use crate::reader::{Reader, put_tlv};
+use crate::reader::{Reader, TagSet, put_tlv};
 use crate::tags::{Digest, Role, record as r};
 
 /// A phone refuses trust lists larger than this (phone-behaviour E10: 65,536 bytes).
@@ -168,8 +168,7 @@ impl Record {
     /// The key that verifies files this record signs: the certificate's key, else tag 7 (RSA).
     pub fn verifying_key(&self) -> Result<PublicKey, VerifyError> {
         if let Some(der) = self.certificate() {
-            let cert = CertInfo::parse(der).map_err(|e| VerifyError::BadKey(e.to_string()))?;
-            return Ok(cert.public_key);
+            return crate::cert::public_key_of(der).map_err(|e| VerifyError::BadKey(e.to_string()));
         }
         match self.public_key() {
             Some(k) => PublicKey::from_rsa_der(k),
@@ -223,7 +222,7 @@ impl Record {
         let body = rd.take(body_len, "record")?;
         let mut fr = Reader::with_base(body, start.saturating_add(5));
         let mut fields = Vec::new();
-        let mut seen = [false; 256];
+        let mut seen = TagSet::default();
         while !fr.is_empty() {
             let (off, tag, value) = fr.tlv("record")?;
             if fields.len() >= MAX_RECORD_FIELDS {
@@ -235,11 +234,9 @@ impl Record {
                     },
                 ));
             }
-            let slot = &mut seen[usize::from(tag)];
-            if *slot || tag == r::RECORD_LENGTH {
+            if !seen.insert(tag) || tag == r::RECORD_LENGTH {
                 return Err(DecodeError::new(off, ErrorKind::DuplicateTag { tag }));
             }
-            *slot = true;
             if tag == r::ROLE && value.len() != 2 {
                 return Err(DecodeError::new(
                     off,

@@ -354,6 +354,7 @@ fn tvs_captures_decode_to_documented_fields_and_reencode() {
     let ccm_der = read("keys/ccm.crt.der");
     let sast_der = read("keys/sast.crt.der");
     let unknown_der = read("keys/unknown.crt.der");
+    #[allow(clippy::type_complexity)] // one row per captured connection, six columns
     let cases: [(&str, &str, &[u8], Status, Vec<Role>, Option<u32>); 3] = [
         (
             "conn1",
