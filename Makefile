@@ -1,0 +1,67 @@
+# itlsim — the two commands for a fresh machine are `make demo` and `make test` (see README.md).
+# Everything is built from Cargo.lock; nothing is installed by hand.
+
+CARGO ?= cargo
+BIN   := target/debug/itlsim
+TD    := wire/testdata
+
+.PHONY: all build test lint fmt demo bench fuzz-smoke certs guard clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace --locked
+
+## The test suite: unit, conformance (golden vectors), robustness, CLI end-to-end.
+test:
+	$(CARGO) test --workspace --locked
+
+## fmt --check + clippy -D warnings on every target, and the private-key guard.
+lint: guard
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Private keys may only be committed as TEST-ONLY fixtures under wire/testdata/ and certs/.
+guard:
+	@bad=$$(git ls-files | grep -vE '^(wire/testdata|certs)/' | xargs grep -lI 'BEGIN .*PRIVATE KEY' 2>/dev/null | grep -v '^Makefile$$' || true); \
+	if [ -n "$$bad" ]; then echo "private keys outside the test fixtures: $$bad"; exit 1; fi
+
+## The main job on the embedded default. For now: the inspect commands on the bundled vectors
+## (the scenario run replaces this when the scenario driver lands).
+demo: build
+	@echo "== itlsim itl show (a reference-built ITL: signer, records, signature) =="
+	$(BIN) itl show $(TD)/tlv/ITLFile_sha1.tlv
+	@echo
+	@echo "== the same ITL with one byte changed: exit code 1 =="
+	-$(BIN) itl show $(TD)/tlv/neg_ITLFile_tampered.tlv | grep 'Signature Status'
+	@echo
+	@echo "== a signed config checked against the ITL a phone holds (TFTP/CCM+TFTP record) =="
+	$(BIN) sgn verify --itl $(TD)/tlv/ITLFile_sha1.tlv $(TD)/sgn/sha512/SEP001122334455.cnf.xml.sgn
+	@echo
+	@echo "== the same config against an ITL that does not carry its signer: exit code 1 =="
+	-$(BIN) sgn verify --itl $(TD)/tlv/ITLFile_sast_only.tlv $(TD)/sgn/sha1/SEP001122334455.cnf.xml.sgn | grep 'Signature Status'
+	@echo
+	@echo "== a captured TVS verify exchange =="
+	$(BIN) tvs decode $(TD)/tvs/conn1.request.bin
+	$(BIN) tvs decode $(TD)/tvs/conn1.response.bin
+
+## Benchmarks that print same-run ratios (release build).
+bench:
+	$(CARGO) bench --locked -p itlsim-wire --bench parse_verify
+
+## 30 s per cargo-fuzz target (installs cargo-fuzz on first use; stable, no sanitizer).
+fuzz-smoke:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && ./seed.sh
+	cd fuzz && for t in tlv sgn enc_sgn tvs_frame; do \
+		$(CARGO) fuzz run --sanitizer none $$t corpus/$$t -- -max_total_time=30 || exit 1; done
+
+## Regenerate the committed TEST-ONLY PKI (seeded: byte-identical output).
+certs:
+	$(CARGO) run --locked -p itlsim-server --bin gen-test-pki -- certs
+
+clean:
+	$(CARGO) clean
