@@ -80,9 +80,18 @@ pub struct PrivateKey {
 }
 
 enum KeyInner {
-    Rsa { key: RsaPrivateKey, pkcs8: Vec<u8> },
-    P256 { key: p256::ecdsa::SigningKey, pkcs8: Vec<u8> },
-    P384 { key: p384::ecdsa::SigningKey, pkcs8: Vec<u8> },
+    Rsa {
+        key: RsaPrivateKey,
+        pkcs8: Vec<u8>,
+    },
+    P256 {
+        key: p256::ecdsa::SigningKey,
+        pkcs8: Vec<u8>,
+    },
+    P384 {
+        key: p384::ecdsa::SigningKey,
+        pkcs8: Vec<u8>,
+    },
 }
 
 impl fmt::Debug for PrivateKey {
@@ -106,21 +115,40 @@ impl PrivateKey {
             .map_err(|e| ModelError::Crypto(format!("PKCS#8 encoding: {e}")))?
             .as_bytes()
             .to_vec();
-        Ok(Self { inner: Arc::new(KeyInner::Rsa { key, pkcs8 }) })
+        Ok(Self {
+            inner: Arc::new(KeyInner::Rsa { key, pkcs8 }),
+        })
     }
 
     /// Parses a PKCS#8 DER private key (RSA, P-256 or P-384).
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, ModelError> {
         if let Ok(key) = RsaPrivateKey::from_pkcs8_der(der) {
-            return Ok(Self { inner: Arc::new(KeyInner::Rsa { key, pkcs8: der.to_vec() }) });
+            return Ok(Self {
+                inner: Arc::new(KeyInner::Rsa {
+                    key,
+                    pkcs8: der.to_vec(),
+                }),
+            });
         }
         if let Ok(key) = p256::ecdsa::SigningKey::from_pkcs8_der(der) {
-            return Ok(Self { inner: Arc::new(KeyInner::P256 { key, pkcs8: der.to_vec() }) });
+            return Ok(Self {
+                inner: Arc::new(KeyInner::P256 {
+                    key,
+                    pkcs8: der.to_vec(),
+                }),
+            });
         }
         if let Ok(key) = p384::ecdsa::SigningKey::from_pkcs8_der(der) {
-            return Ok(Self { inner: Arc::new(KeyInner::P384 { key, pkcs8: der.to_vec() }) });
+            return Ok(Self {
+                inner: Arc::new(KeyInner::P384 {
+                    key,
+                    pkcs8: der.to_vec(),
+                }),
+            });
         }
-        Err(ModelError::Crypto("not an RSA, P-256 or P-384 PKCS#8 key".into()))
+        Err(ModelError::Crypto(
+            "not an RSA, P-256 or P-384 PKCS#8 key".into(),
+        ))
     }
 
     fn from_p256(key: p256::ecdsa::SigningKey) -> Result<Self, ModelError> {
@@ -129,7 +157,9 @@ impl PrivateKey {
             .map_err(|e| ModelError::Crypto(format!("PKCS#8 encoding: {e}")))?
             .as_bytes()
             .to_vec();
-        Ok(Self { inner: Arc::new(KeyInner::P256 { key, pkcs8 }) })
+        Ok(Self {
+            inner: Arc::new(KeyInner::P256 { key, pkcs8 }),
+        })
     }
 
     fn from_p384(key: p384::ecdsa::SigningKey) -> Result<Self, ModelError> {
@@ -138,15 +168,17 @@ impl PrivateKey {
             .map_err(|e| ModelError::Crypto(format!("PKCS#8 encoding: {e}")))?
             .as_bytes()
             .to_vec();
-        Ok(Self { inner: Arc::new(KeyInner::P384 { key, pkcs8 }) })
+        Ok(Self {
+            inner: Arc::new(KeyInner::P384 { key, pkcs8 }),
+        })
     }
 
     /// The key's type and size.
     pub fn spec(&self) -> KeySpec {
         match &*self.inner {
-            KeyInner::Rsa { key, .. } => {
-                KeySpec::Rsa(u16::try_from(rsa::traits::PublicKeyParts::size(key) * 8).unwrap_or(u16::MAX))
-            }
+            KeyInner::Rsa { key, .. } => KeySpec::Rsa(
+                u16::try_from(rsa::traits::PublicKeyParts::size(key) * 8).unwrap_or(u16::MAX),
+            ),
             KeyInner::P256 { .. } => KeySpec::EcP256,
             KeyInner::P384 { .. } => KeySpec::EcP384,
         }
@@ -155,7 +187,9 @@ impl PrivateKey {
     /// PKCS#8 DER encoding.
     pub fn pkcs8_der(&self) -> &[u8] {
         match &*self.inner {
-            KeyInner::Rsa { pkcs8, .. } | KeyInner::P256 { pkcs8, .. } | KeyInner::P384 { pkcs8, .. } => pkcs8,
+            KeyInner::Rsa { pkcs8, .. }
+            | KeyInner::P256 { pkcs8, .. }
+            | KeyInner::P384 { pkcs8, .. } => pkcs8,
         }
     }
 
@@ -259,11 +293,19 @@ impl KeySource {
             ders.reverse();
             pools.insert(bits, ders);
         }
-        Self { inner: Arc::new(Mutex::new(SourceInner { rng, pools, stats: KeyStats::default() })) }
+        Self {
+            inner: Arc::new(Mutex::new(SourceInner {
+                rng,
+                pools,
+                stats: KeyStats::default(),
+            })),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, SourceInner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A fresh key of this type, never handed out before by this source.

@@ -19,8 +19,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyUsagePurpose, PublicKeyData, SerialNumber, SignatureAlgorithm, SigningKey,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyUsagePurpose, PublicKeyData, SerialNumber, SignatureAlgorithm, SigningKey,
 };
 use rsa::Pkcs1v15Sign;
 use rsa::pkcs1::EncodeRsaPublicKey;
@@ -88,18 +88,27 @@ impl CertPurpose {
 
     /// Parses the CLI name (case-insensitive).
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(s))
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
     }
 
     /// EC purposes (seed 000 Table 6: key type set to EC automatically).
     pub fn is_ec(self) -> bool {
-        matches!(self, CertPurpose::CallManagerEcdsa | CertPurpose::TomcatEcdsa)
+        matches!(
+            self,
+            CertPurpose::CallManagerEcdsa | CertPurpose::TomcatEcdsa
+        )
     }
 
     /// Default key of a fresh install: RSA-2048 / EC P-256 [I: the seeds give the choices, not
     /// the installer default; 2048 is the "standard" of §8].
     pub fn default_key(self) -> KeySpec {
-        if self.is_ec() { KeySpec::EcP256 } else { KeySpec::Rsa(2048) }
+        if self.is_ec() {
+            KeySpec::EcP256
+        } else {
+            KeySpec::Rsa(2048)
+        }
     }
 }
 
@@ -180,7 +189,12 @@ struct CertData {
 
 impl fmt::Debug for Certificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Certificate({} serial {})", self.inner.subject, hex::encode(&self.inner.serial))
+        write!(
+            f,
+            "Certificate({} serial {})",
+            self.inner.subject,
+            hex::encode(&self.inner.serial)
+        )
     }
 }
 
@@ -310,12 +324,18 @@ fn minimal_positive_serial(raw: &[u8; 16]) -> Vec<u8> {
     s
 }
 
-fn usages(purpose: Option<CertPurpose>, profile: KeyUsageProfile) -> (Vec<KeyUsagePurpose>, Vec<ExtendedKeyUsagePurpose>) {
+fn usages(
+    purpose: Option<CertPurpose>,
+    profile: KeyUsageProfile,
+) -> (Vec<KeyUsagePurpose>, Vec<ExtendedKeyUsagePurpose>) {
     use ExtendedKeyUsagePurpose as E;
     use KeyUsagePurpose as K;
     let ipsec_end_system = E::Other(vec![1, 3, 6, 1, 5, 5, 7, 3, 5]);
     let Some(purpose) = purpose else {
-        return (vec![K::KeyCertSign, K::CrlSign, K::DigitalSignature], vec![]);
+        return (
+            vec![K::KeyCertSign, K::CrlSign, K::DigitalSignature],
+            vec![],
+        );
     };
     match (profile, purpose) {
         // Seed 000 Table 3.
@@ -348,7 +368,10 @@ fn usages(purpose: Option<CertPurpose>, profile: KeyUsageProfile) -> (Vec<KeyUsa
 
 /// CUCM's `;`-joined DN form, CN first (wire-formats §3.3).
 fn cucm_dn(cn: &str, org: &OrgInfo) -> String {
-    format!("CN={cn};OU={};O={};L={};ST={};C={}", org.ou, org.o, org.l, org.st, org.c)
+    format!(
+        "CN={cn};OU={};O={};L={};ST={};C={}",
+        org.ou, org.o, org.l, org.st, org.c
+    )
 }
 
 fn params_for(req: &CertRequest<'_>) -> Result<CertificateParams, ModelError> {
@@ -361,20 +384,29 @@ fn params_for(req: &CertRequest<'_>) -> Result<CertificateParams, ModelError> {
     dn.push(DnType::StateOrProvinceName, req.org.st.as_str());
     dn.push(DnType::CountryName, req.org.c.as_str());
     params.distinguished_name = dn;
-    params.serial_number = Some(SerialNumber::from_slice(&minimal_positive_serial(&req.serial)));
+    params.serial_number = Some(SerialNumber::from_slice(&minimal_positive_serial(
+        &req.serial,
+    )));
     params.not_before = to_time(req.not_before)?;
-    let end = req.not_before.saturating_add(i64::from(req.validity_days).saturating_mul(DAY));
+    let end = req
+        .not_before
+        .saturating_add(i64::from(req.validity_days).saturating_mul(DAY));
     params.not_after = to_time(end)?;
     let (ku, eku) = usages(req.purpose, req.profile);
     params.key_usages = ku;
     params.extended_key_usages = eku;
-    params.is_ca = if req.is_ca { IsCa::Ca(BasicConstraints::Unconstrained) } else { IsCa::ExplicitNoCa };
+    params.is_ca = if req.is_ca {
+        IsCa::Ca(BasicConstraints::Unconstrained)
+    } else {
+        IsCa::ExplicitNoCa
+    };
     params.use_authority_key_identifier_extension = false;
     Ok(params)
 }
 
 fn to_time(t: UnixTime) -> Result<time::OffsetDateTime, ModelError> {
-    time::OffsetDateTime::from_unix_timestamp(t).map_err(|e| ModelError::Invalid(format!("time {t}: {e}")))
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .map_err(|e| ModelError::Invalid(format!("time {t}: {e}")))
 }
 
 fn rc_err(e: rcgen::Error) -> ModelError {
@@ -404,15 +436,38 @@ impl<'a> RcgenSigner<'a> {
                 SigHash::Sha384 => &rcgen::PKCS_RSA_SHA384,
                 SigHash::Sha512 => &rcgen::PKCS_RSA_SHA512,
             };
-            return Ok(Self { key, hash, public, alg });
+            return Ok(Self {
+                key,
+                hash,
+                public,
+                alg,
+            });
         }
         if let Some(k) = key.p256() {
-            let public = k.verifying_key().to_encoded_point(false).as_bytes().to_vec();
-            return Ok(Self { key, hash, public, alg: &rcgen::PKCS_ECDSA_P256_SHA256 });
+            let public = k
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec();
+            return Ok(Self {
+                key,
+                hash,
+                public,
+                alg: &rcgen::PKCS_ECDSA_P256_SHA256,
+            });
         }
         if let Some(k) = key.p384() {
-            let public = k.verifying_key().to_encoded_point(false).as_bytes().to_vec();
-            return Ok(Self { key, hash, public, alg: &rcgen::PKCS_ECDSA_P384_SHA384 });
+            let public = k
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec();
+            return Ok(Self {
+                key,
+                hash,
+                public,
+                alg: &rcgen::PKCS_ECDSA_P384_SHA384,
+            });
         }
         Err(ModelError::Crypto("unsupported key".into()))
     }
@@ -430,7 +485,11 @@ impl PublicKeyData for RcgenSigner<'_> {
 impl SigningKey for RcgenSigner<'_> {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
         if let Some(rsa) = self.key.rsa() {
-            let hash = if self.hash == SigHash::Sha1 { SigHash::Sha256 } else { self.hash };
+            let hash = if self.hash == SigHash::Sha1 {
+                SigHash::Sha256
+            } else {
+                self.hash
+            };
             return rsa_sign(rsa, hash, msg).map_err(|_| rcgen::Error::RemoteKeyError);
         }
         if let Some(k) = self.key.p256() {
@@ -448,7 +507,11 @@ impl SigningKey for RcgenSigner<'_> {
 }
 
 /// RSA PKCS#1 v1.5 signature with the given hash (deterministic).
-pub(crate) fn rsa_sign(key: &rsa::RsaPrivateKey, hash: SigHash, msg: &[u8]) -> Result<Vec<u8>, ModelError> {
+pub(crate) fn rsa_sign(
+    key: &rsa::RsaPrivateKey,
+    hash: SigHash,
+    msg: &[u8],
+) -> Result<Vec<u8>, ModelError> {
     let res = match hash {
         SigHash::Sha1 => key.sign(Pkcs1v15Sign::new::<Sha1>(), &Sha1::digest(msg)),
         SigHash::Sha256 => key.sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(msg)),
@@ -480,15 +543,14 @@ pub fn self_signed(req: &CertRequest<'_>, key: &PrivateKey) -> Result<Certificat
     ))
 }
 
-/// A certificate authority the model can sign with (a third-party CA for "upload CA-signed").
+/// A certificate authority the model can sign with (a third-party CA for "upload CA-signed", the
+/// look-alike manufacturing CA for eTokens).
 #[derive(Clone, Debug)]
 pub struct CertAuthority {
     /// The CA certificate.
     pub cert: Certificate,
     /// The CA key.
     pub key: PrivateKey,
-    params: CertificateParams,
-    org: OrgInfo,
 }
 
 impl CertAuthority {
@@ -514,31 +576,88 @@ impl CertAuthority {
             is_ca: true,
         };
         let cert = self_signed(&req, &key)?;
-        let params = params_for(&req)?;
-        Ok(Self { cert, key, params, org: org.clone() })
+        Ok(Self { cert, key })
+    }
+
+    /// An existing CA certificate and its key.
+    pub fn from_existing(cert: Certificate, key: PrivateKey) -> Result<Self, ModelError> {
+        Ok(Self { cert, key })
+    }
+
+    /// The CA's subject as rcgen parameters (rebuilt from the DER's RDNs, same order and values).
+    fn issuer_params(&self) -> Result<CertificateParams, ModelError> {
+        let info = itlsim_wire::cert::CertInfo::parse(self.cert.der())
+            .map_err(|e| ModelError::Crypto(e.to_string()))?;
+        let mut dn = DistinguishedName::new();
+        for (k, v) in &info.subject {
+            let t = match k.as_str() {
+                "CN" => DnType::CommonName,
+                "OU" => DnType::OrganizationalUnitName,
+                "O" => DnType::OrganizationName,
+                "L" => DnType::LocalityName,
+                "ST" => DnType::StateOrProvinceName,
+                "C" => DnType::CountryName,
+                other => {
+                    return Err(ModelError::Crypto(format!(
+                        "unsupported RDN {other} in CA subject"
+                    )));
+                }
+            };
+            dn.push(t, v.as_str());
+        }
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        Ok(params)
     }
 
     /// Issues a certificate for `req` signed by this CA.
-    pub fn issue(&self, req: &CertRequest<'_>, subject_key: &PrivateKey) -> Result<Certificate, ModelError> {
+    pub fn issue(
+        &self,
+        req: &CertRequest<'_>,
+        subject_key: &PrivateKey,
+    ) -> Result<Certificate, ModelError> {
         let params = params_for(req)?;
         let subject_pub = RcgenSigner::new(subject_key, req.hash)?;
         let ca_signer = RcgenSigner::new(&self.key, SigHash::Sha256)?;
-        let issuer = Issuer::from_params(&self.params, &ca_signer);
+        let issuer = Issuer::new(self.issuer_params()?, &ca_signer);
         let cert = params.signed_by(&subject_pub, &issuer).map_err(rc_err)?;
         Ok(Certificate::new(
             cert.der().to_vec(),
             minimal_positive_serial(&req.serial),
             req.common_name.clone(),
             cucm_dn(&req.common_name, req.org),
-            cucm_dn(self.cert.common_name(), &self.org),
+            self.cert.subject().to_string(),
             validity(req),
             subject_key.spec(),
         ))
     }
 }
 
+/// Builds a model certificate from parts (for foreign DER parsed elsewhere).
+pub fn certificate_from_parts(
+    der: Vec<u8>,
+    serial: Vec<u8>,
+    common_name: String,
+    subject: String,
+    issuer: String,
+    validity: (UnixTime, UnixTime),
+    key: KeySpec,
+) -> Certificate {
+    Certificate::new(der, serial, common_name, subject, issuer, validity, key)
+}
+
 fn validity(req: &CertRequest<'_>) -> (UnixTime, UnixTime) {
-    (req.not_before, req.not_before.saturating_add(i64::from(req.validity_days).saturating_mul(DAY)))
+    (
+        req.not_before,
+        req.not_before
+            .saturating_add(i64::from(req.validity_days).saturating_mul(DAY)),
+    )
 }
 
 fn check_hash(hash: SigHash, key: &PrivateKey) -> Result<(), ModelError> {
@@ -569,11 +688,15 @@ fn der_header(b: &[u8]) -> Option<(usize, usize)> {
     Some((2 + n, len))
 }
 
-const SHA256_RSA_OID: [u8; 11] = [0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b];
+const SHA256_RSA_OID: [u8; 11] = [
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b,
+];
 const SHA1_RSA_LAST: u8 = 0x05;
 
 fn switch_first_oid(buf: &mut [u8]) -> Option<()> {
-    let pos = buf.windows(SHA256_RSA_OID.len()).position(|w| w == SHA256_RSA_OID)?;
+    let pos = buf
+        .windows(SHA256_RSA_OID.len())
+        .position(|w| w == SHA256_RSA_OID)?;
     let last = buf.get_mut(pos + SHA256_RSA_OID.len() - 1)?;
     *last = SHA1_RSA_LAST;
     Some(())

@@ -44,7 +44,10 @@ fn main() -> Result<(), Box<dyn Error>> {
             let key = rsa::RsaPrivateKey::new(&mut rng, bits)?;
             let der = key.to_pkcs8_der()?;
             writeln!(text, "# TEST ONLY key rsa-{bits} #{i}")?;
-            text.push_str(&pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_bytes().to_vec())));
+            text.push_str(&pem::encode(&pem::Pem::new(
+                "PRIVATE KEY",
+                der.as_bytes().to_vec(),
+            )));
         }
         write(&dir.join("keys").join(format!("rsa-{bits}.pem")), &text)?;
         eprintln!("rsa-{bits}: {count} keys");
@@ -63,8 +66,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         rng.fill_bytes(&mut serial);
         let ca = CertAuthority::new(name, &org, key.clone(), serial, ROOT_NOT_BEFORE, 365 * 30)?;
         let mut text = format!("# TEST ONLY look-alike of {name}\n");
-        text.push_str(&pem::encode(&pem::Pem::new("CERTIFICATE", ca.cert.der().to_vec())));
-        text.push_str(&pem::encode(&pem::Pem::new("PRIVATE KEY", key.pkcs8_der().to_vec())));
+        text.push_str(&pem::encode(&pem::Pem::new(
+            "CERTIFICATE",
+            ca.cert.der().to_vec(),
+        )));
+        text.push_str(&pem::encode(&pem::Pem::new(
+            "PRIVATE KEY",
+            key.pkcs8_der().to_vec(),
+        )));
         write(&dir.join("roots").join(format!("{name}.pem")), &text)?;
         all.push_str(&text);
     }
