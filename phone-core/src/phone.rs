@@ -280,7 +280,11 @@ impl Phone {
     /// The next deadline, if any: deliver [`Event::Timer`] then.
     pub fn poll_timeout(&self) -> Option<SimTime> {
         let mut t: Option<SimTime> = None;
-        let mut take = |d: SimTime| t = Some(t.map_or(d, |x| x.min(d)));
+        let mut take = |d: SimTime| {
+            if d.0 != u64::MAX {
+                t = Some(t.map_or(d, |x| x.min(d)));
+            }
+        };
         if let Some(c) = &self.cycle {
             if let Some(f) = &c.fetch {
                 take(f.deadline);
@@ -1271,13 +1275,23 @@ impl Phone {
                 LockedRegistration::CachedCms => match &self.cached_config {
                     Some(cfg) => (Arc::clone(&cfg.cms), ConfigSource::Cached, cfg.secure()),
                     None => {
-                        return self.registration_failed(now, Rule::E6, Reason::NoCachedConfig, out);
+                        return self.registration_failed(
+                            now,
+                            Rule::E6,
+                            Reason::NoCachedConfig,
+                            out,
+                        );
                     }
                 },
                 LockedRegistration::TftpServer => match server {
                     Some(s) => (Arc::from(vec![s]), ConfigSource::TftpServer, false),
                     None => {
-                        return self.registration_failed(now, Rule::E6, Reason::NoCachedConfig, out);
+                        return self.registration_failed(
+                            now,
+                            Rule::E6,
+                            Reason::NoCachedConfig,
+                            out,
+                        );
                     }
                 },
                 LockedRegistration::None => {
