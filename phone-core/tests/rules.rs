@@ -512,7 +512,8 @@ fn f_ctl_phone_has_no_tvs_r1_ctl() {
 fn t_cfg_digest_and_key_size_per_family() {
     let k = keys();
     // (model, digest, max_rsa_bits override, expected)
-    let table: &[(&str, Digest, Option<u16>, Result<(), Reason>)] = &[
+    type Row = (&'static str, Digest, Option<u16>, Result<(), Reason>);
+    let table: &[Row] = &[
         ("8845", Digest::Sha512, None, Ok(())),
         ("7942", Digest::Sha512, None, Err(Reason::DigestUnsupported)), // R16
         ("9971", Digest::Sha512, None, Err(Reason::DigestUnsupported)), // K5 default
