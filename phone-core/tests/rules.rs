@@ -1100,3 +1100,138 @@ fn check_file_library_function() {
     bad.held_itl = Some(itlsim_phone::Blob::new(b"not an ITL".to_vec()));
     assert!(check_file(&bad, &mut no_tvs).is_err());
 }
+
+#[test]
+fn encrypted_config_is_verified_then_decrypted() {
+    // §1.4 / §2.4 step 3: the cached config says encrConfig → the phone asks for .enc.sgn, checks
+    // T-CFG, then decrypts with its own key; without the key it is rejected.
+    use itlsim_wire::enc::{self, EncryptOptions};
+    use rand::SeedableRng;
+    let k = keys();
+    let xml = String::from_utf8(default_config()).unwrap().replace(
+        "<encrConfig>false</encrConfig>",
+        "<encrConfig>true</encrConfig>",
+    );
+    let opts = EncryptOptions {
+        filename: "SEP001122334455.cnf.xml.enc.sgn",
+        digest: Digest::Sha1,
+        plaintext_digest: Digest::Sha1,
+        timestamp: 1_800_000_000,
+        layout: itlsim_wire::header::Layout::Reference,
+        aes_key: [7; 16],
+        iv: [9; 16],
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let encf = enc::encrypt(
+        xml.as_bytes(),
+        &k.device.cert,
+        &opts,
+        k.ccm.key.as_ref().unwrap(),
+        &k.ccm.cert,
+        &mut rng,
+    )
+    .unwrap();
+    let mut net = cluster_a();
+    net.serve(
+        "tftp1",
+        FileName::CfgSgn,
+        sgn_by(&k.ccm, xml.as_bytes(), Digest::Sha1),
+    );
+    net.serve(
+        "tftp1",
+        FileName::CfgEncSgn,
+        itlsim_phone::Blob::new(encf.encode()),
+    );
+    for (with_key, expect_ok) in [(true, true), (false, false)] {
+        let setup = itlsim_phone::PhoneSetup {
+            mac: MAC,
+            model: Model::lookup("8845").unwrap(),
+            tftp: Arc::from(vec![Host::new("tftp1")]),
+            device_key: with_key.then(|| Arc::new(k.device.key.clone().unwrap())),
+            load: None,
+        };
+        let mut r = Run {
+            phone: itlsim_phone::Phone::new(env(Knobs::default()), setup),
+            now: itlsim_phone::SimTime(0),
+            actions: vec![],
+            served: Default::default(),
+        };
+        r.power_on(&net); // first boot: plain .sgn with encrConfig=true gets cached
+        r.run(&net, Event::Reset(ResetKind::Reset));
+        assert!(
+            r.fetched()
+                .iter()
+                .any(|(f, _, _)| *f == FileName::CfgEncSgn)
+        );
+        match cfg_outcome(&r) {
+            Some(Outcome::ConfigAccepted {
+                file: FileName::CfgEncSgn,
+                ..
+            }) => assert!(expect_ok),
+            Some(Outcome::ConfigRejected {
+                file: FileName::CfgEncSgn,
+                reason: Reason::DecryptFailed,
+            }) => assert!(!expect_ok),
+            other => panic!("{other:?}\n{}", r.trace_text()),
+        }
+    }
+}
+
+#[test]
+fn v12_itl_with_two_sasts_accepts_either_signer() {
+    // §1.1 (max 2 SAST), E15: V12 ITL = ITLRecovery + CallManager as SAST; an ITL signed by the
+    // second SAST (`utils itl reset localkey` on V12) is accepted without TVS.
+    let k = keys();
+    let mut net = cluster_a();
+    net.serve("tftp1", FileName::ItlSep, itl_by(&k.sast, Some(&k.sast2)));
+    let mut r = Run::new("8845", Knobs::default());
+    r.power_on(&net);
+    net.serve("tftp1", FileName::ItlSep, itl_by(&k.sast2, Some(&k.sast)));
+    net.tvs_all(TvsMode::Unreachable);
+    r.run(&net, Event::Reset(ResetKind::Reset));
+    assert_eq!(
+        list_outcome(&r, ListKind::Itl),
+        Some(Outcome::TrustListInstalled {
+            list: ListKind::Itl,
+            via: Anchor::Itl(0),
+            replaced: true
+        })
+    );
+    assert_eq!(r.tvs_queries(), 0);
+}
+
+#[test]
+fn tvs_member_selection_priority_and_round_robin() {
+    // §4.2 / K2: priority order with failover; round robin starts one member further per query.
+    use itlsim_phone::knobs::TvsSelection;
+    let k = keys();
+    for (sel, first_hosts) in [
+        (TvsSelection::Priority, ["tvs1", "tvs1"]),
+        (TvsSelection::RoundRobin, ["tvs1", "tvs2"]),
+    ] {
+        let (mut r, mut net) = booted(
+            "8845",
+            Knobs {
+                tvs_selection: sel,
+                ..Knobs::default()
+            },
+        );
+        net.serve("tftp1", FileName::ItlSep, itl_by(&k.sast2, None));
+        net.tvs_db(vec![]); // answers invalid: one query per boot, no failover
+        for expect in first_hosts {
+            r.run(&net, Event::Reset(ResetKind::Restart));
+            let hosts: Vec<String> = r
+                .actions
+                .iter()
+                .filter_map(|a| {
+                    if let itlsim_phone::Action::QueryTvs { host, .. } = a {
+                        Some(host.to_string())
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            assert_eq!(hosts, vec![expect.to_string()], "{sel:?}");
+        }
+    }
+}
