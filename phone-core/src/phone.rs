@@ -82,6 +82,10 @@ struct Cycle {
     itl_too_large: bool,
     ctl_attempts: u8,
     retry_at: SimTime,
+    /// The registration in flight is a TLS one (T-CCM applies).
+    reg_secure: bool,
+    /// Which configuration the registration in flight uses.
+    reg_source: ConfigSource,
 }
 
 #[derive(Debug)]
@@ -444,6 +448,8 @@ impl Phone {
             itl_too_large: false,
             ctl_attempts: 0,
             retry_at: now,
+            reg_secure: false,
+            reg_source: ConfigSource::Cached,
         }));
         self.begin_on_server(now, out);
     }
@@ -1339,6 +1345,8 @@ impl Phone {
         if let Some(c) = self.cycle.as_mut() {
             c.step = Step::Registering(req);
             c.fetch = None;
+            c.reg_secure = secure;
+            c.reg_source = source;
         }
         out.push(Action::Register {
             req,
@@ -1386,19 +1394,11 @@ impl Phone {
         if c.step != Step::Registering(req) {
             return;
         }
-        let secure = match &c.step {
-            Step::Registering(_) => self.cached_config.as_ref().is_some_and(|c| c.secure()),
-            _ => false,
-        };
-        let source = if c.cfg_accepted && c.trust_rejected.is_none() {
-            ConfigSource::New
-        } else {
-            ConfigSource::Cached
-        };
+        let (secure, source) = (c.reg_secure, c.reg_source);
         if !ok {
             return self.registration_failed(now, Rule::Register, Reason::CmRefused, out);
         }
-        if secure && source != ConfigSource::TftpServer {
+        if secure {
             // T-CCM (§3.8, E14).
             let cert = cm_cert.and_then(|d| self.env.cert(&d).ok());
             let anchor = cert
@@ -1833,6 +1833,15 @@ impl Phone {
 
     /// T-HTTPS (§3.6) for a phone service.
     fn on_service(&mut self, now: SimTime, id: u32, der: Arc<Blob>, out: &mut Vec<Action>) {
+        // Services run on a registered phone (§2.5 REGISTERED); one TVS check at a time [I].
+        if self.busy() || self.tvs.is_some() {
+            let who = Arc::new(Identity {
+                subject: String::new(),
+                issuer: String::new(),
+                serial: Vec::new(),
+            });
+            return self.service_done(now, id, Err(Reason::Busy), &who, out);
+        }
         let cert = match self.env.cert(&der) {
             Ok(c) => c,
             Err(r) => {

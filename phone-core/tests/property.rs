@@ -172,7 +172,7 @@ fn roles_of(bits: u8) -> Vec<Role> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn no_panic_and_nothing_unverified_is_trusted(model in 0..5usize, ops in proptest::collection::vec(op(), 1..48)) {
