@@ -45,3 +45,13 @@ pub use knobs::Knobs;
 pub use model::{Caps, Family, Model};
 pub use phone::{Phone, PhoneSetup};
 pub use trust::{Anchor, Reason, RoleSet};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn phones_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::Phone>();
+        send_sync::<crate::Env>();
+    }
+}
