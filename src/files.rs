@@ -334,7 +334,7 @@ fn record_json(i: usize, r: &Record) -> Value {
         "validity": validity,
         "certificate_error": cert_error,
         "blank": r.is_blank(),
-        "unknown_tags": r.fields().iter().filter(|f| f.tag > 12).map(|f| f.tag).collect::<Vec<_>>(),
+        "unknown_tags": r.fields().filter(|(tag, _)| *tag > 12).map(|(tag, _)| tag).collect::<Vec<_>>(),
     })
 }
 

@@ -116,9 +116,16 @@ impl CertInfo {
 /// Only the public key of a DER certificate (cheaper than [`CertInfo::parse`]; used on the
 /// verification path).
 pub fn public_key_of(der: &[u8]) -> Result<PublicKey, BuildError> {
-    let (rest, cert) = X509Certificate::from_der(der).map_err(|e| BuildError::Cert(format!("not a DER X.509 certificate: {e}")))?;
+    if let Some(key) = rsa_key_fast(der) {
+        return Ok(key);
+    }
+    let (rest, cert) = X509Certificate::from_der(der)
+        .map_err(|e| BuildError::Cert(format!("not a DER X.509 certificate: {e}")))?;
     if !rest.is_empty() {
-        return Err(BuildError::Cert(format!("{} trailing bytes after the certificate", rest.len())));
+        return Err(BuildError::Cert(format!(
+            "{} trailing bytes after the certificate",
+            rest.len()
+        )));
     }
     Ok(spki_key(cert.tbs_certificate.public_key()))
 }
@@ -126,7 +133,10 @@ pub fn public_key_of(der: &[u8]) -> Result<PublicKey, BuildError> {
 fn spki_key(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> PublicKey {
     let bits = spki.subject_public_key.data.to_vec();
     match spki.parsed() {
-        Ok(XPublicKey::RSA(rsa)) => PublicKey::Rsa { der: bits, bits: rsa.key_size() },
+        Ok(XPublicKey::RSA(rsa)) => PublicKey::Rsa {
+            der: bits,
+            bits: rsa.key_size(),
+        },
         Ok(XPublicKey::EC(_)) => {
             let curve = spki
                 .algorithm
@@ -139,6 +149,72 @@ fn spki_key(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> PublicKey {
         }
         _ => PublicKey::Other(spki.algorithm.algorithm.to_id_string()),
     }
+}
+
+/// One DER element: (tag, content, rest). Definite lengths up to 4 bytes only.
+fn der(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = b.split_first()?;
+    let (&l0, rest) = rest.split_first()?;
+    let (len, rest) = if l0 < 0x80 {
+        (usize::from(l0), rest)
+    } else {
+        let n = usize::from(l0 & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let (lb, rest) = rest.split_at_checked(n)?;
+        (
+            lb.iter().fold(0usize, |a, b| (a << 8) | usize::from(*b)),
+            rest,
+        )
+    };
+    let (content, rest) = rest.split_at_checked(len)?;
+    Some((tag, content, rest))
+}
+
+/// The RSA key of a certificate by walking the DER to the SubjectPublicKeyInfo, without a full
+/// X.509 parse (the hot path of every signature check). `None` sends the caller to x509-parser.
+fn rsa_key_fast(cert: &[u8]) -> Option<PublicKey> {
+    const RSA_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    let (0x30, c, b"") = der(cert)? else {
+        return None;
+    };
+    let (0x30, mut tbs, _) = der(c)? else {
+        return None;
+    };
+    if tbs.first() == Some(&0xa0) {
+        tbs = der(tbs)?.2; // [0] version
+    }
+    for _ in 0..5 {
+        tbs = der(tbs)?.2; // serial, signature algorithm, issuer, validity, subject
+    }
+    let (0x30, spki, _) = der(tbs)? else {
+        return None;
+    };
+    let (0x30, alg, rest) = der(spki)? else {
+        return None;
+    };
+    let (0x06, oid, _) = der(alg)? else {
+        return None;
+    };
+    if oid != RSA_OID {
+        return None;
+    }
+    let (0x03, bits, _) = der(rest)? else {
+        return None;
+    };
+    let (&0, key) = bits.split_first()? else {
+        return None;
+    };
+    let (0x30, seq, _) = der(key)? else {
+        return None;
+    };
+    let (0x02, n, _) = der(seq)? else { return None };
+    let n = n.strip_prefix(&[0]).unwrap_or(n);
+    Some(PublicKey::Rsa {
+        der: key.to_vec(),
+        bits: n.len().saturating_mul(8),
+    })
 }
 
 /// Strips DER sign padding: a serial is stored as the minimal unsigned integer (§2.5).

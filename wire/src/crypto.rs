@@ -81,7 +81,12 @@ impl PublicKey {
 
     /// Checks an RSA PKCS#1 v1.5 signature over the concatenation of `parts`, without copying
     /// them together (a signed file is the received bytes minus the signature TLV).
-    pub fn verify_parts(&self, digest: Digest, parts: &[&[u8]], sig: &[u8]) -> Result<(), VerifyError> {
+    pub fn verify_parts(
+        &self,
+        digest: Digest,
+        parts: &[&[u8]],
+        sig: &[u8],
+    ) -> Result<(), VerifyError> {
         let (der, bits) = match self {
             PublicKey::Rsa { der, bits } => (der, *bits),
             other => return Err(VerifyError::UnsupportedSignerKey(other.describe())),
@@ -97,14 +102,22 @@ impl PublicKey {
             });
         }
         let (alg, hash): (&'static lc::RsaParameters, _) = match digest {
-            Digest::Sha1 => (&lc::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY, &lc_digest::SHA1_FOR_LEGACY_USE_ONLY),
-            Digest::Sha512 => (&lc::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY, &lc_digest::SHA512),
+            Digest::Sha1 => (
+                &lc::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+                &lc_digest::SHA1_FOR_LEGACY_USE_ONLY,
+            ),
+            Digest::Sha512 => (
+                &lc::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+                &lc_digest::SHA512,
+            ),
         };
         let mut ctx = lc_digest::Context::new(hash);
         for p in parts {
             ctx.update(p);
         }
-        UnparsedPublicKey::new(alg, der).verify_digest(&ctx.finish(), sig).map_err(|_| VerifyError::BadSignature)
+        UnparsedPublicKey::new(alg, der)
+            .verify_digest(&ctx.finish(), sig)
+            .map_err(|_| VerifyError::BadSignature)
     }
 
     /// Wraps (encrypts) `data` to this RSA key with PKCS#1 v1.5 padding (`.enc.sgn` key wrap, §5).

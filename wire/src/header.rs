@@ -3,6 +3,8 @@
 
 use std::ops::Range;
 
+use bytes::Bytes;
+
 use crate::crypto::{PublicKey, SigningKey};
 use crate::error::{BuildError, DecodeError, ErrorKind, Hex, VerifyError};
 use crate::reader::{Reader, TagSet, put_tlv};
@@ -144,13 +146,19 @@ impl HeaderInfo {
 pub struct Envelope {
     elements: Vec<Element>,
     info: HeaderInfo,
-    raw: Vec<u8>,
+    raw: Bytes,
     sig: SigPos,
 }
 
 impl Envelope {
     /// Decodes the header of `bytes`. The body (`bytes[header_length..]`) is left to the format.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_shared(Bytes::copy_from_slice(bytes))
+    }
+
+    /// Decodes without copying `bytes`.
+    pub fn decode_shared(raw: Bytes) -> Result<Self, DecodeError> {
+        let bytes: &[u8] = &raw;
         let mut r = Reader::new(bytes);
         let (off, tag, value) = r.tlv("file")?;
         if tag != t::VERSION {
@@ -192,7 +200,7 @@ impl Envelope {
         Ok(Envelope {
             elements,
             info,
-            raw: bytes.to_vec(),
+            raw: raw.clone(),
             sig,
         })
     }
@@ -209,6 +217,11 @@ impl Envelope {
 
     /// The whole file as received (or as built).
     pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The whole file as a shared buffer.
+    pub fn raw_shared(&self) -> &Bytes {
         &self.raw
     }
 
@@ -239,7 +252,10 @@ impl Envelope {
     /// Checks the signature over the received bytes with `key`.
     pub fn verify_with(&self, key: &PublicKey) -> Result<(), VerifyError> {
         let (a, b) = self.signed_ranges();
-        let parts = [self.raw.get(a).unwrap_or_default(), self.raw.get(b).unwrap_or_default()];
+        let parts = [
+            self.raw.get(a).unwrap_or_default(),
+            self.raw.get(b).unwrap_or_default(),
+        ];
         key.verify_parts(self.info.digest, &parts, &self.info.signature)
     }
 

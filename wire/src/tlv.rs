@@ -1,6 +1,8 @@
 //! ITL and CTL trust lists: `ITLFile.tlv`, `CTLFile.tlv`, `ITLSEP<MAC>.tlv`, `CTLSEP<MAC>.tlv`
 //! (wire-formats §3). A file is a signed header (version 1.2) followed by records until the end.
 
+use bytes::Bytes;
+
 use crate::cert::{CertInfo, DnStyle};
 use crate::crypto::{PublicKey, SigningKey};
 use crate::error::{BuildError, DecodeError, ErrorKind, Hex, VerifyError};
@@ -28,11 +30,45 @@ pub struct Field {
     pub value: Vec<u8>,
 }
 
-/// One certificate record of a trust list. RECORD_LENGTH (tag 1) is not stored: it is always
-/// recomputed, and the decoder checks the stored value equals it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+/// Where one field's value sits inside [`Record::bytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FieldPos {
+    tag: u8,
+    start: u32,
+    len: u16,
+}
+
+/// One certificate record of a trust list, held as its exact encoded bytes (RECORD_LENGTH
+/// included; a slice of the received file when decoded, so decoding copies nothing) plus the
+/// position of each field. Two records are equal when their bytes are.
+#[derive(Debug, Clone)]
 pub struct Record {
-    fields: Vec<Field>,
+    bytes: Bytes,
+    fields: Vec<FieldPos>,
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for Record {}
+
+impl Default for Record {
+    /// A record with no fields: just RECORD_LENGTH = 5.
+    fn default() -> Self {
+        Self {
+            bytes: Bytes::from_static(&[r::RECORD_LENGTH, 0, 2, 0, 5]),
+            fields: Vec::new(),
+        }
+    }
+}
+
+impl std::hash::Hash for Record {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes.hash(state);
+    }
 }
 
 /// How [`Record::from_cert`] lays a record out.
@@ -49,9 +85,31 @@ pub struct RecordStyle {
 }
 
 impl Record {
-    /// A record from its fields (RECORD_LENGTH excluded).
-    pub fn from_fields(fields: Vec<Field>) -> Self {
-        Self { fields }
+    /// A record from its fields (RECORD_LENGTH excluded, values of at most 65,535 bytes).
+    pub fn from_fields(fields: Vec<Field>) -> Result<Self, BuildError> {
+        let total = fields.iter().fold(5usize, |n, f| {
+            n.saturating_add(3).saturating_add(f.value.len())
+        });
+        let len = u16::try_from(total).map_err(|_| BuildError::TooLarge("record"))?;
+        let mut out = Vec::with_capacity(total);
+        put_tlv(&mut out, r::RECORD_LENGTH, &len.to_be_bytes());
+        let mut pos = Vec::with_capacity(fields.len());
+        for f in &fields {
+            let flen =
+                u16::try_from(f.value.len()).map_err(|_| BuildError::TooLarge("record field"))?;
+            let start = u32::try_from(out.len().saturating_add(3))
+                .map_err(|_| BuildError::TooLarge("record"))?;
+            put_tlv(&mut out, f.tag, &f.value);
+            pos.push(FieldPos {
+                tag: f.tag,
+                start,
+                len: flen,
+            });
+        }
+        Ok(Self {
+            bytes: Bytes::from(out),
+            fields: pos,
+        })
     }
 
     /// A record for `cert` with `role`, laid out as the reference tool or CUCM does.
@@ -86,12 +144,26 @@ impl Record {
                 fields.push(f(r::IP_ADDRESS, style.ip.unwrap_or([0; 4]).to_vec()));
             }
         }
-        Self { fields }
+        // Certificate parts are bounded by the DER certificate, itself at most 64 KB when it came
+        // from a decoded file; an oversized one yields a record of only what fits.
+        Self::from_fields(fields).unwrap_or_default()
     }
 
-    /// Fields in file order (without RECORD_LENGTH).
-    pub fn fields(&self) -> &[Field] {
-        &self.fields
+    /// Fields in file order (without RECORD_LENGTH): (tag, value).
+    pub fn fields(&self) -> impl Iterator<Item = (u8, &[u8])> {
+        self.fields.iter().map(|p| (p.tag, self.value(p)))
+    }
+
+    fn value(&self, p: &FieldPos) -> &[u8] {
+        let start = p.start as usize;
+        self.bytes
+            .get(start..start.saturating_add(usize::from(p.len)))
+            .unwrap_or_default()
+    }
+
+    /// The exact encoded bytes of the record.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// The value of the first field with `tag`.
@@ -99,7 +171,7 @@ impl Record {
         self.fields
             .iter()
             .find(|f| f.tag == tag)
-            .map(|f| f.value.as_slice())
+            .map(|p| self.value(p))
     }
 
     /// Role (tag 4), when present and 2 bytes long.
@@ -185,21 +257,15 @@ impl Record {
 
     /// Encoded size including RECORD_LENGTH.
     pub fn encoded_len(&self) -> usize {
-        self.fields.iter().fold(5usize, |n, f| {
-            n.saturating_add(3).saturating_add(f.value.len())
-        })
+        self.bytes.len()
     }
 
     /// Appends the record.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let len = u16::try_from(self.encoded_len()).unwrap_or(u16::MAX);
-        put_tlv(out, r::RECORD_LENGTH, &len.to_be_bytes());
-        for f in &self.fields {
-            put_tlv(out, f.tag, &f.value);
-        }
+        out.extend_from_slice(&self.bytes);
     }
 
-    fn decode(rd: &mut Reader<'_>, index: usize) -> Result<Self, DecodeError> {
+    fn decode(rd: &mut Reader<'_>, raw: &Bytes, index: usize) -> Result<Self, DecodeError> {
         let start = rd.offset();
         let bad = |problem| DecodeError::new(start, ErrorKind::BadRecord { index, problem });
         let (_, tag, value) = rd
@@ -248,12 +314,20 @@ impl Record {
                     },
                 ));
             }
-            fields.push(Field {
+            // Positions relative to the record start; values stay in the shared file buffer.
+            let rel = off.saturating_add(3).saturating_sub(start);
+            fields.push(FieldPos {
                 tag,
-                value: value.to_vec(),
+                start: u32::try_from(rel).unwrap_or(u32::MAX),
+                len: u16::try_from(value.len()).unwrap_or(u16::MAX),
             });
         }
-        Ok(Self { fields })
+        let end = start.saturating_add(len);
+        let bytes = match raw.get(start..end) {
+            Some(_) => raw.slice(start..end),
+            None => return Err(bad("RECORD_LENGTH runs past the end of the file")),
+        };
+        Ok(Self { bytes, fields })
     }
 }
 
@@ -276,6 +350,11 @@ pub struct Signer<'a> {
 impl TrustList {
     /// Decodes a trust list. Signatures are not checked here: see [`TrustList::verify_self`].
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_shared(Bytes::copy_from_slice(bytes))
+    }
+
+    /// Decodes without copying: records point into `bytes` (files shared between many phones).
+    pub fn decode_shared(bytes: Bytes) -> Result<Self, DecodeError> {
         if bytes.len() > MAX_FILE_SIZE {
             return Err(DecodeError::new(
                 0,
@@ -285,7 +364,7 @@ impl TrustList {
                 },
             ));
         }
-        let envelope = Envelope::decode(bytes)?;
+        let envelope = Envelope::decode_shared(bytes)?;
         let info = envelope.info();
         if info.version.0 != 1 {
             return Err(DecodeError::new(
@@ -310,7 +389,7 @@ impl TrustList {
                 ));
             }
             let index = records.len();
-            records.push(Record::decode(&mut rd, index)?);
+            records.push(Record::decode(&mut rd, envelope.raw_shared(), index)?);
         }
         if records.is_empty() {
             return Err(DecodeError::new(info.header_length, ErrorKind::NoRecords));
@@ -515,14 +594,6 @@ impl TrustListBuilder {
         };
         let mut body = Vec::new();
         for rec in &self.records {
-            if rec.encoded_len() > usize::from(u16::MAX)
-                || rec
-                    .fields
-                    .iter()
-                    .any(|f| f.value.len() > usize::from(u16::MAX))
-            {
-                return Err(BuildError::TooLarge("record"));
-            }
             rec.encode(&mut body);
         }
         let spec = HeaderSpec {

@@ -499,3 +499,15 @@ fn decode_errors_name_the_offset_and_tag() {
     assert_eq!(e.code(), "length-overrun");
     assert!(e.to_string().contains("SIGNER_NAME"), "{e}");
 }
+
+#[test]
+fn fast_key_extraction_agrees_with_the_full_certificate_parse() {
+    for n in KEY_NAMES {
+        let (_, c) = key(n);
+        assert_eq!(
+            itlsim_wire::cert::public_key_of(&c.der).unwrap(),
+            c.public_key,
+            "{n}"
+        );
+    }
+}
