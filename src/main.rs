@@ -2,6 +2,7 @@
 //! This file only parses arguments and dispatches; the work is in the library crates.
 
 mod files;
+mod phone;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,15 @@ enum Command {
     /// TVS frames: decode a captured request or response.
     #[command(subcommand)]
     Tvs(files::TvsCmd),
+    /// One simulated phone against real files.
+    #[command(subcommand)]
+    Phone(PhoneCmd),
+}
+
+#[derive(Subcommand)]
+enum PhoneCmd {
+    /// Would this phone accept this file? Verdict and decision chain (exit 0 accepted, 1 rejected, 2 bad input).
+    Check(phone::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +47,7 @@ fn main() -> ExitCode {
         Command::Itl(c) => files::itl(c),
         Command::Sgn(c) => files::sgn(c),
         Command::Tvs(c) => files::tvs(c),
+        Command::Phone(PhoneCmd::Check(a)) => phone::check(a),
     };
     match result {
         Ok(code) => code,

@@ -241,3 +241,68 @@ fn tvs_decode_prints_the_captured_fields() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("protocol id 71"));
 }
+
+#[test]
+fn phone_check_gives_the_verdict_and_the_rule_chain() {
+    let itl = td("tlv/ITLFile_sha1.tlv");
+    // A config signed by the ITL's CCM+TFTP certificate: accepted on a modern phone (exit 0).
+    let ok = run(&[
+        "phone",
+        "check",
+        "--model",
+        "8845",
+        "--itl",
+        s(&itl),
+        s(&td("sgn/sha512/SEP001122334455.cnf.xml.sgn")),
+    ]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(out.starts_with("ACCEPTED via ITL CCM+TFTP record"), "{out}");
+    assert!(out.contains("T-CFG"), "{out}");
+    // The same SHA-512 config on a SHA-1-only 7942 (F-LEG, §8): rejected (exit 1).
+    let legacy = run(&[
+        "phone",
+        "check",
+        "--model",
+        "7942",
+        "--itl",
+        s(&itl),
+        s(&td("sgn/sha512/SEP001122334455.cnf.xml.sgn")),
+    ]);
+    assert_eq!(legacy.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&legacy.stdout).contains("digest-unsupported"));
+    // A new ITL signed by a SAST the phone does not hold, TVS unreachable: "Trust List Update Failed".
+    let locked = run(&[
+        "phone",
+        "check",
+        "--itl",
+        s(&itl),
+        "--config",
+        s(&td("src/SEP001122334455.cnf.xml")),
+        s(&td("tlv/ITLFile_sast1024.tlv")),
+    ]);
+    assert_eq!(locked.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&locked.stdout);
+    assert!(
+        out.contains("REJECTED: tvs-unreachable") && out.contains("T-ITL"),
+        "{out}"
+    );
+    // Bad input: unknown model, unnamed file kind.
+    assert_eq!(
+        run(&["phone", "check", "--model", "9999x", s(&itl)])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["phone", "check", s(&td("src/SEP001122334455.cnf.xml"))])
+            .status
+            .code(),
+        Some(2)
+    );
+}
