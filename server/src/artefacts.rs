@@ -264,12 +264,15 @@ impl Cluster {
 
     fn list_bytes(&self, plan: &TrustListPlan, timestamp: UnixTime) -> Result<Served, TftpMiss> {
         let key = (plan.content_hash(), ts(timestamp));
-        if let Some(b) = self.lock_cache().lists.get(&key).cloned() {
-            self.lock_cache().stats.hits += 1;
-            return Ok(Served {
-                bytes: b,
-                timestamp: Some(key.1),
-            });
+        {
+            let mut c = self.lock_cache();
+            if let Some(b) = c.lists.get(&key).cloned() {
+                c.stats.hits += 1;
+                return Ok(Served {
+                    bytes: b,
+                    timestamp: Some(key.1),
+                });
+            }
         }
         let bytes: Arc<[u8]> = build_trust_list(plan, timestamp, self.knobs.cucm_layout)
             .map_err(|e| TftpMiss::Build(e.to_string()))?
