@@ -143,13 +143,16 @@ pub struct CacheStats {
     pub entries: u64,
 }
 
+/// (hash of the inputs, bytes) of one cached per-node file.
+type CachedFile = ([u8; 32], Arc<[u8]>);
+
 /// Built files, keyed by what they were built from.
 #[derive(Debug, Default)]
 pub struct ArtefactCache {
     /// Trust lists by (plan hash, timestamp).
     lists: HashMap<([u8; 32], u32), Arc<[u8]>>,
     /// Per-node per-file: (input hash, bytes).
-    files: HashMap<(NodeId, FileKind), ([u8; 32], Arc<[u8]>)>,
+    files: HashMap<(NodeId, FileKind), CachedFile>,
     /// Signing keys in codec form, by certificate fingerprint.
     signers: HashMap<[u8; 32], Arc<(SigningKey, CertInfo)>>,
     stats: CacheStats,

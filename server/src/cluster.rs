@@ -917,9 +917,8 @@ impl Cluster {
                 _ => (cm, vec![cm], "TFTP node's CallManager (V8, §6.1)".into()),
             };
         let signer_key = signer.key.clone();
-        if signer_key.rsa().is_none() {
-            return None;
-        }
+        // Only RSA keys sign trust lists (wire-formats §3.5).
+        signer_key.rsa()?;
         let owner = |id: &Identity| -> &Node {
             self.nodes
                 .iter()
