@@ -3,6 +3,7 @@
 
 mod files;
 mod phone;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,8 @@ enum Command {
     /// TVS frames: decode a captured request or response.
     #[command(subcommand)]
     Tvs(files::TvsCmd),
+    /// Serve a cluster file on the network: TVS, TFTP, HTTP 6970, HTTPS 6971/6972 per node.
+    Serve(serve::ServeArgs),
     /// One simulated phone against real files.
     #[command(subcommand)]
     Phone(PhoneCmd),
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Sgn(c) => files::sgn(c),
         Command::Tvs(c) => files::tvs(c),
         Command::Phone(PhoneCmd::Check(a)) => phone::check(a),
+        Command::Serve(a) => serve::serve(a),
     };
     match result {
         Ok(code) => code,

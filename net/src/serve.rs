@@ -579,3 +579,49 @@ pub async fn run(
     println!("stopped");
     Ok(())
 }
+
+/// Logs to stderr with `RUST_LOG` (default `info`); does nothing if a subscriber is installed.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Reads the cluster file, then [`run`]s on a new tokio runtime until Ctrl-C (the CLI entry).
+pub fn serve_file_blocking(path: &std::path::Path, config: ServeConfig) -> Result<(), ServeError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
+    if meta.len() > MAX_FILE as u64 {
+        return Err(ServeError::Config(format!(
+            "{}: larger than {MAX_FILE} bytes",
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let clusters = clusters_from_yaml(&text, now)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServeError::Config(format!("tokio runtime: {e}")))?;
+    rt.block_on(run(clusters, config, async {
+        let _ = tokio::signal::ctrl_c().await;
+    }))
+}
+
+impl ServeError {
+    /// Exit code for the CLI (stack.md: 2 usage/scenario error, 3 runtime/infrastructure).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ServeError::Config(_) => 2,
+            _ => 3,
+        }
+    }
+}
