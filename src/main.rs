@@ -3,6 +3,7 @@
 
 mod files;
 mod phone;
+mod run;
 mod serve;
 
 use std::process::ExitCode;
@@ -31,6 +32,10 @@ enum Command {
     /// TVS frames: decode a captured request or response.
     #[command(subcommand)]
     Tvs(files::TvsCmd),
+    /// Run a scenario (YAML) and report which phones lock, when and why.
+    Run(run::RunArgs),
+    /// Check scenario files without running them.
+    Validate(run::ValidateArgs),
     /// Serve a cluster file on the network: TVS, TFTP, HTTP 6970, HTTPS 6971/6972 per node.
     Serve(serve::ServeArgs),
     /// One simulated phone against real files.
@@ -51,6 +56,8 @@ fn main() -> ExitCode {
         Command::Sgn(c) => files::sgn(c),
         Command::Tvs(c) => files::tvs(c),
         Command::Phone(PhoneCmd::Check(a)) => phone::check(a),
+        Command::Run(a) => run::run(a),
+        Command::Validate(a) => run::validate(a),
         Command::Serve(a) => serve::serve(a),
     };
     match result {

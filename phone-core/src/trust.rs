@@ -162,6 +162,47 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason (for validation of scenario files and reports).
+    pub const ALL: [Reason; 37] = [
+        Reason::Malformed,
+        Reason::SignerUnknown,
+        Reason::BadSignature,
+        Reason::SignerKeyUnusable,
+        Reason::DigestUnsupported,
+        Reason::KeyTooLarge,
+        Reason::ItlTooLarge,
+        Reason::CycleFrozen,
+        Reason::NoTvs,
+        Reason::TvsInvalid,
+        Reason::TvsRoleMissing,
+        Reason::TvsUnreachable,
+        Reason::TvsPinMismatch,
+        Reason::TvsBadAnswer,
+        Reason::TvsTimeout,
+        Reason::TvsTlsFailed,
+        Reason::CertExpired,
+        Reason::NotFound,
+        Reason::Timeout,
+        Reason::HttpFailed,
+        Reason::ServerCertUntrusted,
+        Reason::ServerCertNotEc,
+        Reason::CmCertUntrusted,
+        Reason::NoCachedConfig,
+        Reason::LockedNoRegistration,
+        Reason::SecureNoCtl,
+        Reason::CmRefused,
+        Reason::DecryptFailed,
+        Reason::Busy,
+        Reason::Unsupported,
+        Reason::Unchanged,
+        Reason::Requested,
+        Reason::Fallback,
+        Reason::ServerDown,
+        Reason::NoServerLeft,
+        Reason::NoConfig,
+        Reason::ByKnob,
+    ];
+
     /// Stable short code.
     pub fn code(self) -> &'static str {
         match self {

@@ -1,0 +1,1650 @@
+//! The scenario file (YAML): clusters, a phone fleet, a timeline of admin, phone and network
+//! actions, expectations and knobs. Parsing is strict (unknown keys, wrong types) and validation
+//! resolves every reference, so a mistake is reported with `file:line:col` and a hint before
+//! anything runs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use itlsim_phone::{Knobs, Model};
+use itlsim_server::{
+    BulkKind, CertPurpose, FileDigest, ParamChange, PhoneInteraction, Service, ServiceOp, Version,
+};
+use serde::Deserialize;
+use serde_saphyr::{Location, Spanned};
+
+/// Scenarios above this many phones are refused before anything is allocated (bad-inputs Y4).
+pub const MAX_PHONES: u64 = 10_000_000;
+/// Scenario files above this size are refused.
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+
+/// A located scenario error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// File name as given.
+    pub file: String,
+    /// 1-based line, 0 when unknown.
+    pub line: u64,
+    /// 1-based column, 0 when unknown.
+    pub col: u64,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )?;
+        if let Some(h) = &self.hint {
+            write!(f, " (hint: {h})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+type S<T> = Spanned<T>;
+
+// ---- the file as written ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDef {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    seed: u64,
+    /// Longest wait for `wait: settled` and after the last step (default 2h).
+    #[serde(default)]
+    settle: Option<S<String>>,
+    clusters: Vec<ClusterDef>,
+    fleet: Vec<FleetDef>,
+    #[serde(default)]
+    timeline: Vec<StepDef>,
+    #[serde(default)]
+    expectations: Vec<ExpectDef>,
+    #[serde(default)]
+    knobs: KnobsDef,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterDef {
+    name: S<String>,
+    version: S<String>,
+    #[serde(default)]
+    security: Option<S<String>>,
+    nodes: Vec<S<String>>,
+    /// Nodes without the TFTP service (default: every node runs TFTP).
+    #[serde(default)]
+    no_tftp: Vec<S<String>>,
+    #[serde(default)]
+    cm_groups: Vec<GroupDef>,
+    #[serde(default)]
+    params: ParamsDef,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupDef {
+    name: S<String>,
+    nodes: Vec<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParamsDef {
+    #[serde(default)]
+    rollback_pre_80: Option<bool>,
+    #[serde(default)]
+    phone_interaction: Option<S<String>>,
+    #[serde(default)]
+    tftp_signature: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FleetDef {
+    name: S<String>,
+    cluster: S<String>,
+    #[serde(default)]
+    cm_group: Option<S<String>>,
+    /// Model → count.
+    models: S<BTreeMap<String, u64>>,
+    /// First MAC (12 hex digits; `:`/`.`/`-` separators allowed).
+    mac_start: S<String>,
+    /// Option-150 TFTP list: node names of `cluster` (default: its TFTP nodes).
+    #[serde(default)]
+    tftp: Vec<S<String>>,
+    /// `registered` (boot before the timeline, default), `factory-new` (same, first boot is
+    /// trust on first use) or `offline` (powered off until a power-on step).
+    #[serde(default)]
+    state: Option<S<String>>,
+    /// Fraction of the group powered off between `offline_from` and `offline_until`.
+    #[serde(default)]
+    stragglers: Option<S<f64>>,
+    #[serde(default)]
+    offline_from: Option<S<String>>,
+    #[serde(default)]
+    offline_until: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepDef {
+    #[serde(default)]
+    at: Option<S<String>>,
+    #[serde(default)]
+    after: Option<S<String>>,
+    #[serde(default)]
+    wait: Option<S<String>>,
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(rename = "do", default)]
+    action: Option<S<String>>,
+    #[serde(default)]
+    cluster: Option<S<String>>,
+    #[serde(default)]
+    to: Option<S<String>>,
+    #[serde(default)]
+    node: Option<S<String>>,
+    #[serde(default)]
+    cert: Option<S<String>>,
+    #[serde(default)]
+    service: Option<S<String>>,
+    #[serde(default)]
+    group: Option<S<String>>,
+    #[serde(default)]
+    kind: Option<S<String>>,
+    #[serde(default)]
+    value: Option<S<String>>,
+    #[serde(default)]
+    param: Option<S<String>>,
+    #[serde(default)]
+    name: Option<S<String>>,
+    #[serde(default)]
+    version: Option<S<String>>,
+    #[serde(default)]
+    tftp: Vec<S<String>>,
+    #[serde(rename = "for", default)]
+    duration: Option<S<String>>,
+    #[serde(default)]
+    fraction: Option<S<f64>>,
+    #[serde(default)]
+    window: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectDef {
+    #[serde(default)]
+    name: Option<String>,
+    /// `end` (default) or the label of a timeline step (state just before the next step).
+    #[serde(default)]
+    at: Option<S<String>>,
+    /// `locked`, `trusted`, `registered`, `unregistered`, `any`.
+    state: S<String>,
+    #[serde(default)]
+    group: Option<S<String>>,
+    #[serde(default)]
+    family: Option<S<String>>,
+    #[serde(default)]
+    model: Option<S<String>>,
+    #[serde(default)]
+    reason: Option<S<String>>,
+    #[serde(default)]
+    exactly: Option<u64>,
+    #[serde(default)]
+    at_least: Option<u64>,
+    #[serde(default)]
+    at_most: Option<u64>,
+    /// Shorthand: every selected phone.
+    #[serde(default)]
+    all: Option<bool>,
+    /// Shorthand: no selected phone (`exactly: 0`).
+    #[serde(default)]
+    none: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KnobsDef {
+    #[serde(default)]
+    tvs_vouches_own_itlrecovery: Option<bool>,
+    #[serde(default)]
+    v10_localkey_recovers: Option<bool>,
+    #[serde(default)]
+    tvs_ttl_s: Option<u32>,
+    #[serde(default)]
+    tvs_role_check: Option<S<String>>,
+    #[serde(default)]
+    locked_phone_registration: Option<S<String>>,
+    #[serde(default)]
+    ctl_tofu_if_itl_present: Option<bool>,
+    #[serde(default)]
+    tvs_cache_persistent: Option<bool>,
+    #[serde(default)]
+    reset_window: Option<S<String>>,
+    #[serde(default)]
+    latency_ms: Option<u64>,
+}
+
+// ---- the validated scenario ----
+
+/// A cluster, ready for `Cluster::install`.
+#[derive(Debug, Clone)]
+pub struct ClusterPlan {
+    /// Name.
+    pub name: String,
+    /// Release.
+    pub version: Version,
+    /// Mixed mode at install (`None`: non-secure; `Some(etoken)`).
+    pub mixed: Option<bool>,
+    /// Node host names, publisher first.
+    pub nodes: Vec<String>,
+    /// Per node: runs TFTP.
+    pub tftp: Vec<bool>,
+    /// CallManager groups: name and node indexes.
+    pub groups: Vec<(String, Vec<usize>)>,
+    /// Enterprise parameters set at install.
+    pub params: Vec<ParamChange>,
+}
+
+/// A group of phones.
+#[derive(Debug, Clone)]
+pub struct FleetPlan {
+    /// Group name.
+    pub name: String,
+    /// Home cluster index.
+    pub cluster: usize,
+    /// CallManager group index in that cluster.
+    pub cm_group: usize,
+    /// Models and counts, in file order.
+    pub models: Vec<(Model, u64)>,
+    /// First MAC as a number.
+    pub first_mac: u64,
+    /// Option-150 list: node indexes of the home cluster.
+    pub tftp: Vec<usize>,
+    /// Powered off until a power-on step.
+    pub start_offline: bool,
+    /// Straggler fraction and window (ms).
+    pub stragglers: Option<(f64, u64, u64)>,
+}
+
+impl FleetPlan {
+    /// Phones in the group.
+    pub fn count(&self) -> u64 {
+        self.models.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// When a step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// At this scenario time (ms).
+    At(u64),
+    /// This long after the previous step.
+    After(u64),
+    /// When every phone has settled (no cycle in progress), at most `settle` later.
+    Settled,
+}
+
+/// Which phones a phone step acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Every phone.
+    All,
+    /// A fleet group.
+    Group(usize),
+    /// The phones of a cluster (home cluster).
+    Cluster(usize),
+}
+
+/// A timeline action.
+#[derive(Debug, Clone)]
+pub enum Act {
+    /// An admin action on a cluster (the server model's verbs).
+    Admin {
+        /// Cluster index.
+        cluster: usize,
+        /// The action.
+        action: AdminVerb,
+    },
+    /// Reset (CUCM "Reset") phones, spread over `window_ms`.
+    ResetPhones {
+        /// Which.
+        target: Target,
+        /// Spread.
+        window_ms: u64,
+    },
+    /// Power phones off (a fraction of them).
+    PowerOff {
+        /// Which.
+        target: Target,
+        /// Fraction 0..=1.
+        fraction: f64,
+    },
+    /// Power every powered-off phone of `target` on.
+    PowerOn {
+        /// Which.
+        target: Target,
+        /// Spread.
+        window_ms: u64,
+    },
+    /// "Erase" the trust lists from the phone menu (§9), then the phone resets.
+    EraseItl {
+        /// Which.
+        target: Target,
+    },
+    /// Factory reset (§9).
+    FactoryReset {
+        /// Which.
+        target: Target,
+    },
+    /// Point a group at another cluster's TFTP servers (DHCP option 150) and reset them.
+    MovePhones {
+        /// Group.
+        group: usize,
+        /// New cluster.
+        cluster: usize,
+        /// Its TFTP nodes.
+        tftp: Vec<usize>,
+        /// Spread.
+        window_ms: u64,
+    },
+    /// A service of a node is unreachable on the network for a while (the model still runs it).
+    Outage {
+        /// Cluster.
+        cluster: usize,
+        /// Node.
+        node: usize,
+        /// TFTP (incl. HTTP) or TVS.
+        service: Service,
+        /// How long (ms).
+        duration_ms: u64,
+    },
+    /// Bulk certificate export from `from` and import into `to` (seed 001/003).
+    BulkMigrate {
+        /// Source cluster.
+        from: usize,
+        /// Destination cluster.
+        to: usize,
+        /// What.
+        kind: BulkKind,
+    },
+    /// DRS backup under a name.
+    Backup {
+        /// Cluster.
+        cluster: usize,
+        /// Name.
+        name: String,
+    },
+    /// DRS restore of a named backup.
+    Restore {
+        /// Cluster.
+        cluster: usize,
+        /// Name.
+        name: String,
+    },
+}
+
+/// Admin verbs that map one to one to the model's actions.
+#[derive(Debug, Clone)]
+pub enum AdminVerb {
+    /// `set cert regen`.
+    Regenerate {
+        /// Node index.
+        node: usize,
+        /// Certificate type.
+        purpose: CertPurpose,
+    },
+    /// Service control.
+    Service {
+        /// Node.
+        node: usize,
+        /// Service.
+        service: Service,
+        /// Operation.
+        op: ServiceOp,
+    },
+    /// `utils itl reset localkey`.
+    ItlResetLocalkey,
+    /// `utils ctl set-cluster mixed-mode`.
+    SetMixed {
+        /// eTokens instead of tokenless.
+        etoken: bool,
+    },
+    /// `utils ctl set-cluster non-secure-mode`.
+    SetNonSecure,
+    /// `utils ctl update CTLFile`.
+    CtlUpdate,
+    /// An enterprise parameter.
+    Param(ParamChange),
+    /// Upgrade.
+    Upgrade(Version),
+    /// Switch version.
+    SwitchVersion,
+}
+
+/// A timeline step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Label (for reports and `at:` of expectations).
+    pub label: String,
+    /// When.
+    pub timing: Timing,
+    /// What (`None` for a pure wait).
+    pub act: Option<Act>,
+    /// Where it is in the file.
+    pub line: u64,
+}
+
+/// Phone state an expectation counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateSel {
+    /// Locked (§4.7).
+    Locked,
+    /// Holds an ITL or CTL and is not locked.
+    Trusted,
+    /// Registered.
+    Registered,
+    /// Not registered.
+    Unregistered,
+    /// Any (counts the selection).
+    Any,
+}
+
+/// How many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// Exactly.
+    Exactly(u64),
+    /// At least.
+    AtLeast(u64),
+    /// At most.
+    AtMost(u64),
+    /// Every selected phone.
+    All,
+}
+
+/// An expectation.
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    /// Name (JUnit test case).
+    pub name: String,
+    /// `None` = end; `Some(i)` = after step i (before step i+1 runs).
+    pub at_step: Option<usize>,
+    /// State.
+    pub state: StateSel,
+    /// Group filter.
+    pub group: Option<usize>,
+    /// Family filter (`F-MOD`, `F-LEG`, `F-CTL`, `F-NONE`).
+    pub family: Option<String>,
+    /// Model filter.
+    pub model: Option<String>,
+    /// Reason code filter (the phone's lock reason, e.g. `tvs-unreachable`).
+    pub reason: Option<String>,
+    /// Count.
+    pub count: Count,
+}
+
+/// Scenario-level knobs.
+#[derive(Debug, Clone)]
+pub struct SimKnobs {
+    /// Phone knobs.
+    pub phone: Knobs,
+    /// Server knob overrides.
+    pub tvs_vouches_own_itlrecovery: Option<bool>,
+    /// Server knob override.
+    pub v10_localkey_recovers: Option<bool>,
+    /// Server knob override.
+    pub tvs_ttl_s: Option<u32>,
+    /// Default spread of a reset wave (ms).
+    pub reset_window_ms: u64,
+    /// One-way network latency (ms).
+    pub latency_ms: u64,
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Source procedure.
+    pub source: String,
+    /// Seed.
+    pub seed: u64,
+    /// Longest settle wait (ms).
+    pub settle_ms: u64,
+    /// Clusters.
+    pub clusters: Vec<ClusterPlan>,
+    /// Fleet.
+    pub fleet: Vec<FleetPlan>,
+    /// Timeline.
+    pub steps: Vec<Step>,
+    /// Expectations.
+    pub expectations: Vec<Expectation>,
+    /// Knobs.
+    pub knobs: SimKnobs,
+}
+
+impl Scenario {
+    /// Total phones.
+    pub fn phone_count(&self) -> u64 {
+        self.fleet.iter().map(FleetPlan::count).sum()
+    }
+}
+
+// ---- parsing and validation ----
+
+struct Ctx<'a> {
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(
+        &self,
+        at: &Location,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_string(),
+            line: at.line(),
+            col: at.column(),
+            message: message.into(),
+            hint,
+        }
+    }
+
+    fn pick<'v, T: Copy>(
+        &self,
+        what: &str,
+        s: &S<String>,
+        options: &'v [(&'v str, T)],
+    ) -> Result<T, ScenarioError> {
+        let want = s.value.trim().to_ascii_lowercase().replace('_', "-");
+        if let Some((_, v)) = options.iter().find(|(k, _)| *k == want) {
+            return Ok(*v);
+        }
+        let names: Vec<&str> = options.iter().map(|(k, _)| *k).collect();
+        Err(self.err(
+            &s.referenced,
+            format!("unknown {what} {:?}", s.value),
+            Some(suggest(&want, &names)),
+        ))
+    }
+
+    fn duration(&self, s: &S<String>) -> Result<u64, ScenarioError> {
+        let d: Duration = humantime::parse_duration(s.value.trim()).map_err(|e| {
+            self.err(
+                &s.referenced,
+                format!("bad duration {:?}: {e}", s.value),
+                Some("e.g. 90s, 10m, 1h30m".into()),
+            )
+        })?;
+        u64::try_from(d.as_millis())
+            .ok()
+            .filter(|ms| *ms <= 10 * 365 * 86_400_000)
+            .ok_or_else(|| {
+                self.err(
+                    &s.referenced,
+                    format!("duration {:?} is too long", s.value),
+                    None,
+                )
+            })
+    }
+}
+
+/// "did you mean" for a misspelt name.
+fn suggest(got: &str, options: &[&str]) -> String {
+    let best = options
+        .iter()
+        .min_by_key(|o| edit_distance(got, o))
+        .copied();
+    match best {
+        Some(b) if edit_distance(got, b) <= 3 => format!(
+            "did you mean {b:?}? expected one of: {}",
+            options.join(", ")
+        ),
+        _ => format!("expected one of: {}", options.join(", ")),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn find(names: &[String], s: &S<String>) -> Option<usize> {
+    names
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(s.value.trim()))
+}
+
+/// Parses and validates a scenario. `file` names the source in error messages.
+pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let cx = Ctx { file };
+    let top = ScenarioError {
+        file: file.into(),
+        line: 0,
+        col: 0,
+        message: String::new(),
+        hint: None,
+    };
+    if text.len() > MAX_FILE_BYTES {
+        return Err(ScenarioError {
+            message: format!("file of {} bytes exceeds {MAX_FILE_BYTES}", text.len()),
+            ..top
+        });
+    }
+    if text.trim().is_empty() {
+        return Err(ScenarioError {
+            line: 1,
+            col: 1,
+            message: "no scenario: the file is empty".into(),
+            ..top
+        });
+    }
+    let options = serde_saphyr::options! {
+        budget: Some(serde_saphyr::Budget::default()),
+        strict_booleans: true,
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+    };
+    let def: FileDef = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        let (line, col) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        let msg = e.to_string();
+        let first = msg.lines().next().unwrap_or_default().to_string();
+        let hint = if first.contains("unknown field") {
+            Some(hint_unknown_field(&first))
+        } else {
+            None
+        };
+        ScenarioError {
+            file: file.into(),
+            line,
+            col,
+            message: first,
+            hint,
+        }
+    })?;
+    validate(&cx, def)
+}
+
+fn hint_unknown_field(msg: &str) -> String {
+    // serde: "unknown field `phone`, expected one of `a`, `b`"
+    let got = msg.split('`').nth(1).unwrap_or_default();
+    let expected: Vec<&str> = msg
+        .split("expected")
+        .nth(1)
+        .unwrap_or_default()
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .collect();
+    if expected.is_empty() {
+        "check the key name".into()
+    } else {
+        suggest(got, &expected)
+    }
+}
+
+fn validate(cx: &Ctx<'_>, def: FileDef) -> Result<Scenario, ScenarioError> {
+    let settle_ms = match &def.settle {
+        Some(s) => cx.duration(s)?,
+        None => 2 * 3_600_000,
+    };
+    // Clusters.
+    let mut clusters = Vec::new();
+    let mut cluster_names: Vec<String> = Vec::new();
+    for c in &def.clusters {
+        if find(&cluster_names, &c.name).is_some() {
+            return Err(cx.err(
+                &c.name.referenced,
+                format!("cluster {:?} defined twice", c.name.value),
+                None,
+            ));
+        }
+        let version = Version::parse(&c.version.value)
+            .map_err(|e| cx.err(&c.version.referenced, e.to_string(), None))?;
+        let mixed = match &c.security {
+            None => None,
+            Some(s) => cx.pick(
+                "security mode",
+                s,
+                &[
+                    ("non-secure", None),
+                    ("mixed-tokenless", Some(false)),
+                    ("mixed-etoken", Some(true)),
+                ],
+            )?,
+        };
+        if c.nodes.is_empty() {
+            return Err(cx.err(
+                &c.name.referenced,
+                format!("cluster {:?} has no nodes", c.name.value),
+                Some("list the publisher first: nodes: [pub, sub1]".into()),
+            ));
+        }
+        let nodes: Vec<String> = c.nodes.iter().map(|n| n.value.trim().to_string()).collect();
+        for (i, n) in c.nodes.iter().enumerate() {
+            if nodes
+                .iter()
+                .take(i)
+                .any(|m| m.eq_ignore_ascii_case(&n.value))
+            {
+                return Err(cx.err(
+                    &n.referenced,
+                    format!("node {:?} listed twice", n.value),
+                    None,
+                ));
+            }
+        }
+        let mut tftp = vec![true; nodes.len()];
+        for n in &c.no_tftp {
+            let i = find(&nodes, n).ok_or_else(|| {
+                cx.err(
+                    &n.referenced,
+                    format!("no node {:?} in cluster {}", n.value, c.name.value),
+                    Some(format!("nodes: {}", nodes.join(", "))),
+                )
+            })?;
+            tftp[i] = false;
+        }
+        let mut groups = Vec::new();
+        for g in &c.cm_groups {
+            let mut members = Vec::new();
+            for n in &g.nodes {
+                members.push(find(&nodes, n).ok_or_else(|| {
+                    cx.err(
+                        &n.referenced,
+                        format!("no node {:?} in cluster {}", n.value, c.name.value),
+                        Some(format!("nodes: {}", nodes.join(", "))),
+                    )
+                })?);
+            }
+            if members.is_empty() || members.len() > 5 {
+                return Err(cx.err(
+                    &g.name.referenced,
+                    "a CallManager group has 1 to 5 nodes (§4.2)",
+                    None,
+                ));
+            }
+            groups.push((g.name.value.clone(), members));
+        }
+        if groups.is_empty() {
+            groups.push(("Default".to_string(), (0..nodes.len().min(3)).collect()));
+        }
+        let mut params = Vec::new();
+        if let Some(b) = c.params.rollback_pre_80 {
+            params.push(ParamChange::RollbackPre80(b));
+        }
+        if let Some(s) = &c.params.phone_interaction {
+            params.push(ParamChange::PhoneInteraction(cx.pick(
+                "phone interaction",
+                s,
+                &[
+                    ("automatic", PhoneInteraction::Automatic),
+                    ("manual", PhoneInteraction::Manual),
+                ],
+            )?));
+        }
+        if let Some(s) = &c.params.tftp_signature {
+            params.push(ParamChange::TftpFileSignature(cx.pick(
+                "TFTP file signature",
+                s,
+                &[("sha1", FileDigest::Sha1), ("sha512", FileDigest::Sha512)],
+            )?));
+        }
+        cluster_names.push(c.name.value.trim().to_string());
+        clusters.push(ClusterPlan {
+            name: c.name.value.trim().to_string(),
+            version,
+            mixed,
+            nodes,
+            tftp,
+            groups,
+            params,
+        });
+    }
+    if clusters.is_empty() {
+        return Err(ScenarioError {
+            file: cx.file.into(),
+            line: 1,
+            col: 1,
+            message: "no clusters".into(),
+            hint: Some("add a clusters: section".into()),
+        });
+    }
+    // Fleet.
+    let mut fleet: Vec<FleetPlan> = Vec::new();
+    let mut group_names: Vec<String> = Vec::new();
+    let mut total: u64 = 0;
+    let mut mac_ranges: Vec<(u64, u64, String)> = Vec::new();
+    for f in &def.fleet {
+        if find(&group_names, &f.name).is_some() {
+            return Err(cx.err(
+                &f.name.referenced,
+                format!("fleet group {:?} defined twice", f.name.value),
+                None,
+            ));
+        }
+        let ci = find(&cluster_names, &f.cluster).ok_or_else(|| {
+            cx.err(
+                &f.cluster.referenced,
+                format!("no cluster {:?}", f.cluster.value),
+                Some(suggest(
+                    &f.cluster.value,
+                    &cluster_names.iter().map(String::as_str).collect::<Vec<_>>(),
+                )),
+            )
+        })?;
+        let cp = &clusters[ci];
+        let cm_group = match &f.cm_group {
+            None => 0,
+            Some(g) => {
+                let names: Vec<String> = cp.groups.iter().map(|(n, _)| n.clone()).collect();
+                find(&names, g).ok_or_else(|| {
+                    cx.err(
+                        &g.referenced,
+                        format!("no CallManager group {:?} in cluster {}", g.value, cp.name),
+                        Some(format!("groups: {}", names.join(", "))),
+                    )
+                })?
+            }
+        };
+        let mut models = Vec::new();
+        for (m, n) in &f.models.value {
+            let model = Model::lookup(m).ok_or_else(|| {
+                cx.err(
+                    &f.models.referenced,
+                    format!("unknown phone model {m:?}"),
+                    Some(
+                        "e.g. 8845, 8861, 7841, 7942, 7962, 7975, 7960, 6961, 8961, 9971, CIPC"
+                            .into(),
+                    ),
+                )
+            })?;
+            if *n == 0 {
+                return Err(cx.err(
+                    &f.models.referenced,
+                    format!("model {m}: count must be at least 1"),
+                    None,
+                ));
+            }
+            models.push((model, *n));
+        }
+        if models.is_empty() {
+            return Err(cx.err(
+                &f.models.referenced,
+                "no models",
+                Some("models: { \"8845\": 100 }".into()),
+            ));
+        }
+        let count: u64 = models.iter().map(|(_, n)| *n).sum();
+        total = total.saturating_add(count);
+        if total > MAX_PHONES {
+            return Err(cx.err(
+                &f.models.referenced,
+                format!("more than {MAX_PHONES} phones"),
+                Some("split the scenario".into()),
+            ));
+        }
+        let mac = itlsim_phone::Mac::parse(&f.mac_start.value).ok_or_else(|| {
+            cx.err(
+                &f.mac_start.referenced,
+                format!("bad MAC {:?}", f.mac_start.value),
+                Some("12 hex digits, e.g. \"0011.2233.4455\" (quote it)".into()),
+            )
+        })?;
+        let first_mac = mac.0.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
+        let last = first_mac
+            .checked_add(count - 1)
+            .filter(|l| *l <= 0xffff_ffff_ffff)
+            .ok_or_else(|| {
+                cx.err(
+                    &f.mac_start.referenced,
+                    "MAC range runs past FFFFFFFFFFFF",
+                    None,
+                )
+            })?;
+        if let Some((_, _, other)) = mac_ranges
+            .iter()
+            .find(|(a, b, _)| first_mac <= *b && *a <= last)
+        {
+            return Err(cx.err(
+                &f.mac_start.referenced,
+                format!("MAC range of {} overlaps group {other}", f.name.value),
+                Some("move mac_start".into()),
+            ));
+        }
+        mac_ranges.push((first_mac, last, f.name.value.clone()));
+        let tftp = if f.tftp.is_empty() {
+            (0..cp.nodes.len())
+                .filter(|i| cp.tftp[*i])
+                .take(2)
+                .collect()
+        } else {
+            let mut v = Vec::new();
+            for n in &f.tftp {
+                v.push(find(&cp.nodes, n).ok_or_else(|| {
+                    cx.err(
+                        &n.referenced,
+                        format!("no node {:?} in cluster {}", n.value, cp.name),
+                        Some(format!("nodes: {}", cp.nodes.join(", "))),
+                    )
+                })?);
+            }
+            v
+        };
+        let start_offline = match &f.state {
+            None => false,
+            Some(s) => cx.pick(
+                "initial state",
+                s,
+                &[
+                    ("registered", false),
+                    ("factory-new", false),
+                    ("offline", true),
+                ],
+            )?,
+        };
+        let stragglers = match &f.stragglers {
+            None => None,
+            Some(s) if !(0.0..=1.0).contains(&s.value) => {
+                return Err(cx.err(
+                    &s.referenced,
+                    "stragglers is a fraction between 0 and 1",
+                    Some("e.g. 0.05 for 5 %".into()),
+                ));
+            }
+            Some(s) => {
+                let from = f
+                    .offline_from
+                    .as_ref()
+                    .map(|d| cx.duration(d))
+                    .transpose()?
+                    .unwrap_or(0);
+                let until = f
+                    .offline_until
+                    .as_ref()
+                    .map(|d| cx.duration(d))
+                    .transpose()?
+                    .ok_or_else(|| {
+                        cx.err(
+                            &s.referenced,
+                            "stragglers needs offline_until",
+                            Some("offline_until: 3h".into()),
+                        )
+                    })?;
+                if until <= from {
+                    return Err(cx.err(
+                        &s.referenced,
+                        "offline_until must be after offline_from",
+                        None,
+                    ));
+                }
+                Some((s.value, from, until))
+            }
+        };
+        group_names.push(f.name.value.trim().to_string());
+        fleet.push(FleetPlan {
+            name: f.name.value.trim().to_string(),
+            cluster: ci,
+            cm_group,
+            models,
+            first_mac,
+            tftp,
+            start_offline,
+            stragglers,
+        });
+    }
+    if fleet.is_empty() {
+        return Err(ScenarioError {
+            file: cx.file.into(),
+            line: 1,
+            col: 1,
+            message: "no fleet".into(),
+            hint: Some("add a fleet: section with at least one group".into()),
+        });
+    }
+    let knobs = knobs(cx, &def.knobs)?;
+    // Timeline.
+    let mut steps = Vec::new();
+    for (i, s) in def.timeline.iter().enumerate() {
+        steps.push(step(
+            cx,
+            i,
+            s,
+            &clusters,
+            &cluster_names,
+            &group_names,
+            &fleet,
+            knobs.reset_window_ms,
+        )?);
+    }
+    let labels: Vec<String> = steps.iter().map(|s| s.label.clone()).collect();
+    // Expectations.
+    let mut expectations = Vec::new();
+    for (i, e) in def.expectations.iter().enumerate() {
+        expectations.push(expectation(cx, i, e, &labels, &group_names)?);
+    }
+    Ok(Scenario {
+        name: def.name,
+        description: def.description,
+        source: def.source,
+        seed: def.seed,
+        settle_ms,
+        clusters,
+        fleet,
+        steps,
+        expectations,
+        knobs,
+    })
+}
+
+fn knobs(cx: &Ctx<'_>, k: &KnobsDef) -> Result<SimKnobs, ScenarioError> {
+    use itlsim_phone::knobs::{LockedRegistration, TvsRoleCheck};
+    let mut phone = Knobs::default();
+    if let Some(s) = &k.tvs_role_check {
+        phone.tvs_role_check = cx.pick(
+            "tvs_role_check",
+            s,
+            &[
+                ("strict", TvsRoleCheck::Strict),
+                ("lenient", TvsRoleCheck::Lenient),
+            ],
+        )?;
+    }
+    if let Some(s) = &k.locked_phone_registration {
+        phone.locked_phone_registration = cx.pick(
+            "locked_phone_registration",
+            s,
+            &[
+                ("cached-cms", LockedRegistration::CachedCms),
+                ("tftp-server", LockedRegistration::TftpServer),
+                ("none", LockedRegistration::None),
+            ],
+        )?;
+    }
+    if let Some(b) = k.ctl_tofu_if_itl_present {
+        phone.ctl_tofu_if_itl_present = b;
+    }
+    if let Some(b) = k.tvs_cache_persistent {
+        phone.tvs_cache_persistent = b;
+    }
+    Ok(SimKnobs {
+        phone,
+        tvs_vouches_own_itlrecovery: k.tvs_vouches_own_itlrecovery,
+        v10_localkey_recovers: k.v10_localkey_recovers,
+        tvs_ttl_s: k.tvs_ttl_s,
+        reset_window_ms: k
+            .reset_window
+            .as_ref()
+            .map(|d| cx.duration(d))
+            .transpose()?
+            .unwrap_or(120_000),
+        latency_ms: k.latency_ms.unwrap_or(20),
+    })
+}
+
+const ACTIONS: &[&str] = &[
+    "regen-cert",
+    "restart-service",
+    "stop-service",
+    "start-service",
+    "itl-reset-localkey",
+    "set-mixed-mode",
+    "set-non-secure",
+    "ctl-update",
+    "set-param",
+    "upgrade",
+    "switch-version",
+    "reset-phones",
+    "power-off",
+    "power-on",
+    "erase-itl",
+    "factory-reset",
+    "move-phones",
+    "outage",
+    "bulk-migrate",
+    "backup",
+    "restore",
+];
+
+#[allow(clippy::too_many_arguments)] // one call site; each argument is a lookup table
+fn step(
+    cx: &Ctx<'_>,
+    i: usize,
+    s: &StepDef,
+    clusters: &[ClusterPlan],
+    cluster_names: &[String],
+    group_names: &[String],
+    fleet: &[FleetPlan],
+    default_window: u64,
+) -> Result<Step, ScenarioError> {
+    let anchor = s
+        .action
+        .as_ref()
+        .or(s.at.as_ref())
+        .or(s.after.as_ref())
+        .or(s.wait.as_ref())
+        .map(|a| a.referenced);
+    let loc = anchor.unwrap_or(Location::UNKNOWN);
+    let set = [s.at.is_some(), s.after.is_some(), s.wait.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if set > 1 {
+        return Err(cx.err(
+            &loc,
+            format!("timeline step {}: give only one of at, after, wait", i + 1),
+            None,
+        ));
+    }
+    let timing = if let Some(a) = &s.at {
+        Timing::At(cx.duration(a)?)
+    } else if let Some(a) = &s.after {
+        Timing::After(cx.duration(a)?)
+    } else if let Some(w) = &s.wait {
+        cx.pick("wait", w, &[("settled", ())])?;
+        Timing::Settled
+    } else {
+        return Err(cx.err(
+            &loc,
+            format!("timeline step {}: needs at, after or wait", i + 1),
+            Some("at: 10m | after: 5m | wait: settled".into()),
+        ));
+    };
+    let need = |f: &Option<S<String>>, what: &str| -> Result<S<String>, ScenarioError> {
+        f.clone().ok_or_else(|| {
+            cx.err(
+                &loc,
+                format!("timeline step {}: missing {what}", i + 1),
+                None,
+            )
+        })
+    };
+    let cluster_of = |f: &Option<S<String>>| -> Result<usize, ScenarioError> {
+        let c = need(f, "cluster")?;
+        find(cluster_names, &c).ok_or_else(|| {
+            cx.err(
+                &c.referenced,
+                format!("no cluster {:?}", c.value),
+                Some(suggest(
+                    &c.value,
+                    &cluster_names.iter().map(String::as_str).collect::<Vec<_>>(),
+                )),
+            )
+        })
+    };
+    let node_of = |ci: usize| -> Result<usize, ScenarioError> {
+        let n = need(&s.node, "node")?;
+        find(&clusters[ci].nodes, &n).ok_or_else(|| {
+            cx.err(
+                &n.referenced,
+                format!("no node {:?} in cluster {}", n.value, clusters[ci].name),
+                Some(format!("nodes: {}", clusters[ci].nodes.join(", "))),
+            )
+        })
+    };
+    let group_of = |f: &Option<S<String>>| -> Result<usize, ScenarioError> {
+        let g = need(f, "group")?;
+        find(group_names, &g).ok_or_else(|| {
+            cx.err(
+                &g.referenced,
+                format!("no fleet group {:?}", g.value),
+                Some(suggest(
+                    &g.value,
+                    &group_names.iter().map(String::as_str).collect::<Vec<_>>(),
+                )),
+            )
+        })
+    };
+    let target = || -> Result<Target, ScenarioError> {
+        if s.group.is_some() {
+            Ok(Target::Group(group_of(&s.group)?))
+        } else if s.cluster.is_some() {
+            Ok(Target::Cluster(cluster_of(&s.cluster)?))
+        } else {
+            Ok(Target::All)
+        }
+    };
+    let window = || -> Result<u64, ScenarioError> {
+        Ok(s.window
+            .as_ref()
+            .map(|w| cx.duration(w))
+            .transpose()?
+            .unwrap_or(default_window))
+    };
+    let service_of = || -> Result<Service, ScenarioError> {
+        let sv = need(&s.service, "service")?;
+        cx.pick(
+            "service",
+            &sv,
+            &[
+                ("callmanager", Service::CallManager),
+                ("tftp", Service::Tftp),
+                ("tvs", Service::Tvs),
+                ("capf", Service::Capf),
+                ("tomcat", Service::Tomcat),
+            ],
+        )
+    };
+    let act = match &s.action {
+        None => None,
+        Some(a) => {
+            let name = a.value.trim().to_ascii_lowercase();
+            let admin = |action: AdminVerb| -> Result<Option<Act>, ScenarioError> {
+                Ok(Some(Act::Admin {
+                    cluster: cluster_of(&s.cluster)?,
+                    action,
+                }))
+            };
+            match name.as_str() {
+                "regen-cert" => {
+                    let ci = cluster_of(&s.cluster)?;
+                    let c = need(&s.cert, "cert")?;
+                    let purpose = cx.pick(
+                        "certificate type",
+                        &c,
+                        &[
+                            ("callmanager", CertPurpose::CallManager),
+                            ("callmanager-ecdsa", CertPurpose::CallManagerEcdsa),
+                            ("tomcat", CertPurpose::Tomcat),
+                            ("tomcat-ecdsa", CertPurpose::TomcatEcdsa),
+                            ("ipsec", CertPurpose::Ipsec),
+                            ("tvs", CertPurpose::Tvs),
+                            ("capf", CertPurpose::Capf),
+                            ("itlrecovery", CertPurpose::ItlRecovery),
+                        ],
+                    )?;
+                    let node = if s.node.is_some() { node_of(ci)? } else { 0 };
+                    Some(Act::Admin {
+                        cluster: ci,
+                        action: AdminVerb::Regenerate { node, purpose },
+                    })
+                }
+                "restart-service" | "stop-service" | "start-service" => {
+                    let ci = cluster_of(&s.cluster)?;
+                    let op = match name.as_str() {
+                        "restart-service" => ServiceOp::Restart,
+                        "stop-service" => ServiceOp::Stop,
+                        _ => ServiceOp::Start,
+                    };
+                    Some(Act::Admin {
+                        cluster: ci,
+                        action: AdminVerb::Service {
+                            node: node_of(ci)?,
+                            service: service_of()?,
+                            op,
+                        },
+                    })
+                }
+                "itl-reset-localkey" => admin(AdminVerb::ItlResetLocalkey)?,
+                "set-mixed-mode" => admin(AdminVerb::SetMixed {
+                    etoken: s
+                        .kind
+                        .as_ref()
+                        .is_some_and(|k| k.value.eq_ignore_ascii_case("etoken")),
+                })?,
+                "set-non-secure" => admin(AdminVerb::SetNonSecure)?,
+                "ctl-update" => admin(AdminVerb::CtlUpdate)?,
+                "switch-version" => admin(AdminVerb::SwitchVersion)?,
+                "upgrade" => {
+                    let v = need(&s.version, "version")?;
+                    admin(AdminVerb::Upgrade(
+                        Version::parse(&v.value)
+                            .map_err(|e| cx.err(&v.referenced, e.to_string(), None))?,
+                    ))?
+                }
+                "set-param" => {
+                    let p = need(&s.param, "param")?;
+                    let v = need(&s.value, "value")?;
+                    let change = match cx.pick(
+                        "enterprise parameter",
+                        &p,
+                        &[
+                            ("rollback-pre-80", 0u8),
+                            ("phone-interaction", 1),
+                            ("tftp-signature", 2),
+                        ],
+                    )? {
+                        0 => ParamChange::RollbackPre80(cx.pick(
+                            "boolean",
+                            &v,
+                            &[("true", true), ("false", false)],
+                        )?),
+                        1 => ParamChange::PhoneInteraction(cx.pick(
+                            "phone interaction",
+                            &v,
+                            &[
+                                ("automatic", PhoneInteraction::Automatic),
+                                ("manual", PhoneInteraction::Manual),
+                            ],
+                        )?),
+                        _ => ParamChange::TftpFileSignature(cx.pick(
+                            "TFTP file signature",
+                            &v,
+                            &[("sha1", FileDigest::Sha1), ("sha512", FileDigest::Sha512)],
+                        )?),
+                    };
+                    admin(AdminVerb::Param(change))?
+                }
+                "reset-phones" => Some(Act::ResetPhones {
+                    target: target()?,
+                    window_ms: window()?,
+                }),
+                "power-off" => {
+                    let fraction = s.fraction.as_ref().map(|f| f.value).unwrap_or(1.0);
+                    if !(0.0..=1.0).contains(&fraction) {
+                        return Err(cx.err(&loc, "fraction must be between 0 and 1", None));
+                    }
+                    Some(Act::PowerOff {
+                        target: target()?,
+                        fraction,
+                    })
+                }
+                "power-on" => Some(Act::PowerOn {
+                    target: target()?,
+                    window_ms: window()?,
+                }),
+                "erase-itl" => Some(Act::EraseItl { target: target()? }),
+                "factory-reset" => Some(Act::FactoryReset { target: target()? }),
+                "move-phones" => {
+                    let group = group_of(&s.group)?;
+                    let to = need(&s.to, "to (the new cluster)")?;
+                    let ci = find(cluster_names, &to).ok_or_else(|| {
+                        cx.err(&to.referenced, format!("no cluster {:?}", to.value), None)
+                    })?;
+                    let tftp = if s.tftp.is_empty() {
+                        (0..clusters[ci].nodes.len())
+                            .filter(|n| clusters[ci].tftp[*n])
+                            .take(2)
+                            .collect()
+                    } else {
+                        let mut v = Vec::new();
+                        for n in &s.tftp {
+                            v.push(find(&clusters[ci].nodes, n).ok_or_else(|| {
+                                cx.err(
+                                    &n.referenced,
+                                    format!(
+                                        "no node {:?} in cluster {}",
+                                        n.value, clusters[ci].name
+                                    ),
+                                    None,
+                                )
+                            })?);
+                        }
+                        v
+                    };
+                    let _ = fleet;
+                    Some(Act::MovePhones {
+                        group,
+                        cluster: ci,
+                        tftp,
+                        window_ms: window()?,
+                    })
+                }
+                "outage" => {
+                    let ci = cluster_of(&s.cluster)?;
+                    let node = node_of(ci)?;
+                    let service = service_of()?;
+                    if !matches!(service, Service::Tftp | Service::Tvs | Service::CallManager) {
+                        return Err(cx.err(
+                            &loc,
+                            "outage applies to tftp, tvs or callmanager",
+                            None,
+                        ));
+                    }
+                    let d = need(&s.duration, "for (duration)")?;
+                    Some(Act::Outage {
+                        cluster: ci,
+                        node,
+                        service,
+                        duration_ms: cx.duration(&d)?,
+                    })
+                }
+                "bulk-migrate" => {
+                    let from = cluster_of(&s.cluster)?;
+                    let to = need(&s.to, "to (the destination cluster)")?;
+                    let to = find(cluster_names, &to).ok_or_else(|| {
+                        cx.err(&to.referenced, format!("no cluster {:?}", to.value), None)
+                    })?;
+                    let kind = match &s.kind {
+                        None => BulkKind::Tftp,
+                        Some(k) => cx.pick(
+                            "bulk kind",
+                            k,
+                            &[
+                                ("tftp", BulkKind::Tftp),
+                                ("itlrecovery", BulkKind::ItlRecovery),
+                                ("capf", BulkKind::Capf),
+                                ("tomcat", BulkKind::Tomcat),
+                                ("all", BulkKind::All),
+                            ],
+                        )?,
+                    };
+                    Some(Act::BulkMigrate { from, to, kind })
+                }
+                "backup" | "restore" => {
+                    let ci = cluster_of(&s.cluster)?;
+                    let n = need(&s.name, "name")?.value;
+                    Some(if name == "backup" {
+                        Act::Backup {
+                            cluster: ci,
+                            name: n,
+                        }
+                    } else {
+                        Act::Restore {
+                            cluster: ci,
+                            name: n,
+                        }
+                    })
+                }
+                _ => {
+                    return Err(cx.err(
+                        &a.referenced,
+                        format!("unknown action {:?}", a.value),
+                        Some(suggest(&name, ACTIONS)),
+                    ));
+                }
+            }
+        }
+    };
+    if act.is_none() && !matches!(timing, Timing::Settled) && s.label.is_none() {
+        return Err(cx.err(
+            &loc,
+            format!("timeline step {}: no action (do:)", i + 1),
+            Some(format!("do: one of {}", ACTIONS.join(", "))),
+        ));
+    }
+    let label = s.label.clone().unwrap_or_else(|| match &s.action {
+        Some(a) => format!("{}. {}", i + 1, a.value),
+        None => format!("{}. wait", i + 1),
+    });
+    Ok(Step {
+        label,
+        timing,
+        act,
+        line: loc.line(),
+    })
+}
+
+fn expectation(
+    cx: &Ctx<'_>,
+    i: usize,
+    e: &ExpectDef,
+    labels: &[String],
+    groups: &[String],
+) -> Result<Expectation, ScenarioError> {
+    let loc = e.state.referenced;
+    let state = cx.pick(
+        "state",
+        &e.state,
+        &[
+            ("locked", StateSel::Locked),
+            ("trusted", StateSel::Trusted),
+            ("registered", StateSel::Registered),
+            ("unregistered", StateSel::Unregistered),
+            ("any", StateSel::Any),
+        ],
+    )?;
+    let at_step = match &e.at {
+        None => None,
+        Some(a) if a.value.eq_ignore_ascii_case("end") => None,
+        Some(a) => Some(labels.iter().position(|l| l == &a.value).ok_or_else(|| {
+            cx.err(
+                &a.referenced,
+                format!("no timeline step labelled {:?}", a.value),
+                Some(format!("labels: {}", labels.join(" | "))),
+            )
+        })?),
+    };
+    let group = match &e.group {
+        None => None,
+        Some(g) => Some(find(groups, g).ok_or_else(|| {
+            cx.err(
+                &g.referenced,
+                format!("no fleet group {:?}", g.value),
+                Some(suggest(
+                    &g.value,
+                    &groups.iter().map(String::as_str).collect::<Vec<_>>(),
+                )),
+            )
+        })?),
+    };
+    let family = match &e.family {
+        None => None,
+        Some(f) => Some(
+            cx.pick(
+                "family",
+                f,
+                &[
+                    ("f-mod", "F-MOD"),
+                    ("f-leg", "F-LEG"),
+                    ("f-ctl", "F-CTL"),
+                    ("f-none", "F-NONE"),
+                ],
+            )?
+            .to_string(),
+        ),
+    };
+    let model = match &e.model {
+        None => None,
+        Some(m) => Some(
+            Model::lookup(&m.value)
+                .ok_or_else(|| {
+                    cx.err(
+                        &m.referenced,
+                        format!("unknown phone model {:?}", m.value),
+                        None,
+                    )
+                })?
+                .name
+                .to_string(),
+        ),
+    };
+    let reason = match &e.reason {
+        None => None,
+        Some(r) => {
+            let codes: Vec<&str> = itlsim_phone::Reason::ALL.iter().map(|r| r.code()).collect();
+            if !codes.contains(&r.value.as_str()) {
+                return Err(cx.err(
+                    &r.referenced,
+                    format!("unknown reason {:?}", r.value),
+                    Some(suggest(&r.value, &codes)),
+                ));
+            }
+            Some(r.value.clone())
+        }
+    };
+    let counts = [
+        e.exactly.map(Count::Exactly),
+        e.at_least.map(Count::AtLeast),
+        e.at_most.map(Count::AtMost),
+        e.all.filter(|b| *b).map(|_| Count::All),
+        e.none.filter(|b| *b).map(|_| Count::Exactly(0)),
+    ];
+    let given: Vec<Count> = counts.into_iter().flatten().collect();
+    let count = match given.as_slice() {
+        [c] => *c,
+        [] => {
+            return Err(cx.err(
+                &loc,
+                format!(
+                    "expectation {}: give one of exactly, at_least, at_most, all, none",
+                    i + 1
+                ),
+                None,
+            ));
+        }
+        _ => {
+            return Err(cx.err(
+                &loc,
+                format!(
+                    "expectation {}: give only one of exactly, at_least, at_most, all, none",
+                    i + 1
+                ),
+                None,
+            ));
+        }
+    };
+    let name = e.name.clone().unwrap_or_else(|| {
+        let mut n = format!(
+            "{} {:?}",
+            match count {
+                Count::Exactly(0) => "no phone".to_string(),
+                Count::Exactly(k) => format!("exactly {k}"),
+                Count::AtLeast(k) => format!("at least {k}"),
+                Count::AtMost(k) => format!("at most {k}"),
+                Count::All => "all".to_string(),
+            },
+            state
+        );
+        if let Some(g) = group {
+            n.push_str(&format!(" in {}", groups[g]));
+        }
+        if let Some(f) = &family {
+            n.push_str(&format!(" ({f})"));
+        }
+        if let Some(r) = &reason {
+            n.push_str(&format!(" [{r}]"));
+        }
+        n
+    });
+    Ok(Expectation {
+        name,
+        at_step,
+        state,
+        group,
+        family,
+        model,
+        reason,
+        count,
+    })
+}

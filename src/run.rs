@@ -1,0 +1,137 @@
+//! `itlsim run` and `itlsim validate`: scenario files through the virtual-time driver.
+//! Exit codes: 0 all expectations passed, 1 an expectation failed, 2 usage/scenario error,
+//! 3 runtime error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use itlsim_sim::driver::Sim;
+use itlsim_sim::report;
+use itlsim_sim::scenario::{self, Scenario};
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Scenario file (YAML).
+    pub file: PathBuf,
+    /// Write the report files here (summary.json, phones.ndjson, events.ndjson, junit.xml, summary.txt).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Only the expectation lines and the final counts.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// Scenario files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Loads and validates a scenario file; errors are printed `file:line:col: message (hint)`.
+pub fn load(path: &PathBuf) -> Result<Scenario, ExitCode> {
+    let text = match std::fs::read(path) {
+        Ok(b) => match String::from_utf8(b) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!(
+                    "{}:0:0: not UTF-8 at byte {}",
+                    path.display(),
+                    e.utf8_error().valid_up_to()
+                );
+                return Err(ExitCode::from(2));
+            }
+        },
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return Err(ExitCode::from(2));
+        }
+    };
+    scenario::parse(
+        &path.display().to_string(),
+        text.trim_start_matches('\u{feff}'),
+    )
+    .map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })
+}
+
+pub fn validate(a: ValidateArgs) -> Result<ExitCode> {
+    let mut code = ExitCode::SUCCESS;
+    for f in &a.files {
+        match load(f) {
+            Ok(sc) => println!(
+                "{}: ok ({} clusters, {} phones, {} steps, {} expectations)",
+                f.display(),
+                sc.clusters.len(),
+                sc.phone_count(),
+                sc.steps.len(),
+                sc.expectations.len()
+            ),
+            Err(c) => code = c,
+        }
+    }
+    Ok(code)
+}
+
+pub fn run(a: RunArgs) -> Result<ExitCode> {
+    let mut sc = match load(&a.file) {
+        Ok(s) => s,
+        Err(c) => return Ok(c),
+    };
+    if let Some(s) = a.seed {
+        sc.seed = s;
+    }
+    let started = Instant::now();
+    let sim = match Sim::new(&sc) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("itlsim: {e}");
+            return Ok(ExitCode::from(3));
+        }
+    };
+    let out = sim.run();
+    let wall = started.elapsed();
+    let results = report::evaluate(&sc, &out);
+    let text = report::summary_text(&sc, &out, &results);
+    if a.quiet {
+        for l in text
+            .lines()
+            .filter(|l| l.starts_with("  [") || l.contains(" passed, "))
+        {
+            println!("{l}");
+        }
+    } else {
+        print!("{text}");
+    }
+    eprintln!(
+        "ran {} phones, {} events, {} of virtual time in {:.2} s wall ({:.0} events/s)",
+        out.final_states.len(),
+        out.events_processed,
+        report::hms(out.end_ms),
+        wall.as_secs_f64(),
+        out.events_processed as f64 / wall.as_secs_f64().max(1e-9)
+    );
+    if let Some(dir) = &a.out {
+        if let Err(e) = report::write_all(dir, &sc, &out, &results) {
+            eprintln!("itlsim: cannot write reports to {}: {e}", dir.display());
+            return Ok(ExitCode::from(3));
+        }
+        eprintln!(
+            "reports in {}/ (summary.txt, summary.json, phones.ndjson, events.ndjson, junit.xml)",
+            dir.display()
+        );
+    }
+    Ok(if results.iter().all(|r| r.passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
