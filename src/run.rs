@@ -125,7 +125,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(3));
         }
         eprintln!(
-            "reports in {}/ (summary.txt, summary.json, phones.ndjson, events.ndjson, junit.xml)",
+            "reports in {}/ (report.html, timeline.svg, summary.txt, summary.json, phones.ndjson, events.ndjson, junit.xml)",
             dir.display()
         );
     }

@@ -7,5 +7,6 @@
 #![forbid(unsafe_code)]
 
 pub mod driver;
+pub mod html;
 pub mod report;
 pub mod scenario;

@@ -391,10 +391,17 @@ pub fn write_all(
     write_atomic(dir, "phones.ndjson", phones_ndjson(sc, run).as_bytes())?;
     write_atomic(dir, "events.ndjson", events_ndjson(run).as_bytes())?;
     write_atomic(dir, "junit.xml", junit(sc, results).as_bytes())?;
+    let text = summary_text(sc, run, results);
+    write_atomic(dir, "summary.txt", text.as_bytes())?;
     write_atomic(
         dir,
-        "summary.txt",
-        summary_text(sc, run, results).as_bytes(),
+        "timeline.svg",
+        crate::html::timeline_svg(run).as_bytes(),
+    )?;
+    write_atomic(
+        dir,
+        "report.html",
+        crate::html::report_html(sc, run, results, &text).as_bytes(),
     )?;
     Ok(())
 }
