@@ -66,7 +66,8 @@ pub fn timeline_svg(run: &RunOutput) -> String {
             i + 1
         );
     }
-    let series: [(&str, &str, fn(&Counts) -> u64); 4] = [
+    type Line = (&'static str, &'static str, fn(&Counts) -> u64);
+    let series: [Line; 4] = [
         ("registered", "#2a7", |c| c.registered),
         ("trusted", "#27c", |c| c.trusted),
         ("locked", "#d33", |c| c.locked),
