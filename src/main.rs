@@ -36,6 +36,8 @@ enum Command {
     Run(run::RunArgs),
     /// Check scenario files without running them.
     Validate(run::ValidateArgs),
+    /// The decision chain of one phone from a run's reports.
+    Explain(run::ExplainArgs),
     /// Serve a cluster file on the network: TVS, TFTP, HTTP 6970, HTTPS 6971/6972 per node.
     Serve(serve::ServeArgs),
     /// One simulated phone against real files.
@@ -58,6 +60,8 @@ fn main() -> ExitCode {
         Command::Phone(PhoneCmd::Check(a)) => phone::check(a),
         Command::Run(a) => run::run(a),
         Command::Validate(a) => run::validate(a),
+        Command::Explain(a) => run::explain(a),
+
         Command::Serve(a) => serve::serve(a),
     };
     match result {

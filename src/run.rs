@@ -135,3 +135,96 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         ExitCode::from(1)
     })
 }
+
+#[derive(Args)]
+pub struct ExplainArgs {
+    /// The report directory of a run (`itlsim run --out DIR`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The phone: SEP<MAC> or the MAC.
+    pub device: String,
+}
+
+/// The decision chain of one phone, rule by rule, from `phones.ndjson`.
+pub fn explain(a: ExplainArgs) -> Result<ExitCode> {
+    let path = a.out.join("phones.ndjson");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "{}: {e} (run `itlsim run --out {} …` first)",
+                path.display(),
+                a.out.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let want = a
+        .device
+        .trim()
+        .to_ascii_uppercase()
+        .replace([':', '.', '-'], "");
+    let want = if want.starts_with("SEP") {
+        want
+    } else {
+        format!("SEP{want}")
+    };
+    for (n, line) in text.lines().enumerate() {
+        let v: serde_json::Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("{}:{}: {e}", path.display(), n + 1);
+                return Ok(ExitCode::from(2));
+            }
+        };
+        if v["device"].as_str() != Some(want.as_str()) {
+            continue;
+        }
+        let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
+        println!(
+            "{} — {} ({}), group {}, cluster {}",
+            s("device"),
+            s("model"),
+            s("family"),
+            s("group"),
+            s("cluster")
+        );
+        println!(
+            "final: {}{}; ITL signer: {}",
+            if v["registered"].as_bool() == Some(true) {
+                "registered"
+            } else {
+                "not registered"
+            },
+            match v["locked"].as_str() {
+                Some(code) => format!(
+                    ", LOCKED ({code}: {}) at {}",
+                    s("locked_reason"),
+                    v["locked_at_ms"]
+                        .as_u64()
+                        .map(itlsim_sim::report::hms)
+                        .unwrap_or_default()
+                ),
+                None => String::new(),
+            },
+            s("itl_signer")
+        );
+        println!("\nStatus messages (phone screen, §4.6):");
+        for e in v["status_log"].as_array().into_iter().flatten() {
+            println!(
+                "  {:>8}  {}",
+                itlsim_sim::report::hms(e["at_s"].as_u64().unwrap_or(0) * 1000),
+                e["msg"].as_str().unwrap_or("")
+            );
+        }
+        println!(
+            "\nDecision chain of the last provisioning cycle (rule ids are phone-behaviour.md sections and rules):"
+        );
+        for t in v["trace"].as_array().into_iter().flatten() {
+            println!("  {}", t.as_str().unwrap_or(""));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("{want}: no such phone in {}", path.display());
+    Ok(ExitCode::from(2))
+}
