@@ -3,6 +3,7 @@
 //! `cargo bench -p itlsim-server --bench configs [-- <phones>]` (default 100 000).
 //! Reports configs/s, the raw RSA PKCS#1 v1.5 SHA-1 sign rate of the same key measured in the
 //! same run, their ratio (goal ≥ 0.8), memory per cached config, and key generation costs.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark binary
 
 use std::hint::black_box;

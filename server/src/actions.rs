@@ -471,6 +471,18 @@ impl Cluster {
             return Err(e);
         }
         for node in self.refresh_stamps() {
+            // E10: "39 certificates" is the documents' rough count, a builder warning only (the
+            // phone-side limit is 65,536 bytes).
+            if let Some(plan) = self.itl_plan(node)
+                && plan.records.len() > 39
+            {
+                ctx.events.push(Event::Warning {
+                    text: format!(
+                        "E10/seed 004: the ITL of {node} holds {} certificates (> 39): it may exceed 64 KB",
+                        plan.records.len()
+                    ),
+                });
+            }
             ctx.changes.push(Change::ItlRebuilt { node });
         }
         Ok(ActionReport {

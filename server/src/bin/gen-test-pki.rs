@@ -5,6 +5,8 @@
 //! Deterministic: the same program writes the same bytes (seeded RSA generation), so a rerun
 //! shows no diff unless the program changed.
 
+#![forbid(unsafe_code)]
+
 use std::error::Error;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
