@@ -5,7 +5,7 @@ CARGO ?= cargo
 BIN   := target/debug/itlsim
 TD    := wire/testdata
 
-.PHONY: all build test lint fmt demo bench fuzz-smoke certs guard clean
+.PHONY: all build test lint fmt demo demo-files bench bench-sim fuzz-smoke certs guard clean
 
 all: build
 
@@ -29,9 +29,20 @@ guard:
 	@bad=$$(git ls-files | grep -vE '^(wire/testdata|certs)/' | xargs grep -lI 'BEGIN .*PRIVATE KEY' 2>/dev/null | grep -v '^Makefile$$' || true); \
 	if [ -n "$$bad" ]; then echo "private keys outside the test fixtures: $$bad"; exit 1; fi
 
-## The main job on the embedded default. For now: the inspect commands on the bundled vectors
-## (the scenario run replaces this when the scenario driver lands).
+## The main job on the embedded default: a maintenance procedure (TFTP/CallManager certificates
+## regenerated, then TVS before the reset wave finished) replayed against 2,000 phones of a
+## 2-node 11.5 cluster, every lock explained. Reports land in out/demo/.
+DEMO ?= scenarios/regen-tftp-before-tvs.yaml
 demo: build
+	$(BIN) run $(DEMO) --out out/demo
+	@echo
+	@echo "== why did the first phone lock? (itlsim explain) =="
+	$(BIN) explain --out out/demo SEP001122000000
+	@echo
+	@echo "Reports: out/demo/report.html (open in a browser), timeline.svg, summary.json, phones.ndjson, junit.xml"
+
+## The inspect commands on the bundled conformance vectors.
+demo-files: build
 	@echo "== itlsim itl show (a reference-built ITL: signer, records, signature) =="
 	$(BIN) itl show $(TD)/tlv/ITLFile_sha1.tlv
 	@echo
@@ -51,6 +62,11 @@ demo: build
 ## Benchmarks that print same-run ratios (release build).
 bench:
 	$(CARGO) bench --locked -p itlsim-wire --bench parse_verify
+
+## The scenario driver at scale (ITLSIM_BENCH_PHONES, default 100000; slow: per-phone config signing).
+bench-sim:
+	$(CARGO) bench --locked -p itlsim-sim --bench sim
+
 
 ## 30 s per cargo-fuzz target (installs cargo-fuzz on first use; stable, no sanitizer).
 fuzz-smoke:
