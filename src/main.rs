@@ -38,6 +38,8 @@ enum Command {
     Validate(run::ValidateArgs),
     /// The decision chain of one phone from a run's reports.
     Explain(run::ExplainArgs),
+    /// Print the JSON Schema of scenario files (for editors).
+    Schema,
     /// Serve a cluster file on the network: TVS, TFTP, HTTP 6970, HTTPS 6971/6972 per node.
     Serve(serve::ServeArgs),
     /// One simulated phone against real files.
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Validate(a) => run::validate(a),
         Command::Explain(a) => run::explain(a),
+        Command::Schema => run::schema(),
 
         Command::Serve(a) => serve::serve(a),
     };

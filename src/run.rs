@@ -228,3 +228,12 @@ pub fn explain(a: ExplainArgs) -> Result<ExitCode> {
     eprintln!("{want}: no such phone in {}", path.display());
     Ok(ExitCode::from(2))
 }
+
+/// `itlsim schema`: the JSON Schema of scenario files (for editors such as VS Code's YAML plugin).
+pub fn schema() -> Result<ExitCode> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&scenario::json_schema())?
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -306,3 +306,28 @@ fn phone_check_gives_the_verdict_and_the_rule_chain() {
         Some(2)
     );
 }
+
+#[test]
+fn schema_describes_the_scenario_file_strictly() {
+    let o = run(&["schema"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["additionalProperties"], false,
+        "unknown top-level keys must be refused"
+    );
+    let props: Vec<&str> = v["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for k in ["clusters", "fleet", "timeline", "expectations", "knobs"] {
+        assert!(props.contains(&k), "{k} missing from {props:?}");
+    }
+    assert_eq!(
+        v["required"].as_array().unwrap().len(),
+        3,
+        "name, clusters, fleet are required"
+    );
+}

@@ -54,7 +54,7 @@ type S<T> = Spanned<T>;
 
 // ---- the file as written ----
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FileDef {
     name: String,
@@ -66,6 +66,7 @@ struct FileDef {
     seed: u64,
     /// Longest wait for `wait: settled` and after the last step (default 2h).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     settle: Option<S<String>>,
     clusters: Vec<ClusterDef>,
     fleet: Vec<FleetDef>,
@@ -77,16 +78,21 @@ struct FileDef {
     knobs: KnobsDef,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ClusterDef {
+    #[schemars(with = "String")]
     name: S<String>,
+    #[schemars(with = "String")]
     version: S<String>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     security: Option<S<String>>,
+    #[schemars(with = "Vec<String>")]
     nodes: Vec<S<String>>,
     /// Nodes without the TFTP service (default: every node runs TFTP).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     no_tftp: Vec<S<String>>,
     #[serde(default)]
     cm_groups: Vec<GroupDef>,
@@ -94,113 +100,152 @@ struct ClusterDef {
     params: ParamsDef,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GroupDef {
+    #[schemars(with = "String")]
     name: S<String>,
+    #[schemars(with = "Vec<String>")]
     nodes: Vec<S<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ParamsDef {
     #[serde(default)]
     rollback_pre_80: Option<bool>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     phone_interaction: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     tftp_signature: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FleetDef {
+    #[schemars(with = "String")]
     name: S<String>,
+    #[schemars(with = "String")]
     cluster: S<String>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     cm_group: Option<S<String>>,
     /// Model → count.
+    #[schemars(with = "BTreeMap<String, u64>")]
     models: S<BTreeMap<String, u64>>,
     /// First MAC (12 hex digits; `:`/`.`/`-` separators allowed).
+    #[schemars(with = "String")]
     mac_start: S<String>,
     /// Option-150 TFTP list: node names of `cluster` (default: its TFTP nodes).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     tftp: Vec<S<String>>,
     /// `registered` (boot before the timeline, default), `factory-new` (same, first boot is
     /// trust on first use) or `offline` (powered off until a power-on step).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     state: Option<S<String>>,
     /// Fraction of the group powered off between `offline_from` and `offline_until`.
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     stragglers: Option<S<f64>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     offline_from: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     offline_until: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StepDef {
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     at: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     after: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     wait: Option<S<String>>,
     #[serde(default)]
     label: Option<String>,
     #[serde(rename = "do", default)]
+    #[schemars(with = "Option<String>")]
     action: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     cluster: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     to: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     node: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     cert: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     service: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     group: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     kind: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     value: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     param: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     name: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     version: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     tftp: Vec<S<String>>,
     #[serde(rename = "for", default)]
+    #[schemars(with = "Option<String>")]
     duration: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     fraction: Option<S<f64>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     window: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ExpectDef {
     #[serde(default)]
     name: Option<String>,
     /// `end` (default) or the label of a timeline step (state just before the next step).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     at: Option<S<String>>,
     /// `locked`, `trusted`, `registered`, `unregistered`, `any`.
+    #[schemars(with = "String")]
     state: S<String>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     group: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     family: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     model: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     reason: Option<S<String>>,
     #[serde(default)]
     exactly: Option<u64>,
@@ -216,7 +261,7 @@ struct ExpectDef {
     none: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct KnobsDef {
     #[serde(default)]
@@ -226,14 +271,17 @@ struct KnobsDef {
     #[serde(default)]
     tvs_ttl_s: Option<u32>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     tvs_role_check: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     locked_phone_registration: Option<S<String>>,
     #[serde(default)]
     ctl_tofu_if_itl_present: Option<bool>,
     #[serde(default)]
     tvs_cache_persistent: Option<bool>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     reset_window: Option<S<String>>,
     #[serde(default)]
     latency_ms: Option<u64>,
@@ -641,6 +689,11 @@ fn find(names: &[String], s: &S<String>) -> Option<usize> {
     names
         .iter()
         .position(|n| n.eq_ignore_ascii_case(s.value.trim()))
+}
+
+/// The JSON Schema of the scenario file, for editors (`itlsim schema`).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(FileDef)).unwrap_or_default()
 }
 
 /// Parses and validates a scenario. `file` names the source in error messages.
