@@ -29,6 +29,10 @@ pub struct CheckArgs {
     config: Option<PathBuf>,
     /// The file the TFTP server now serves (ITLFile.tlv, CTLFile.tlv, SEP<MAC>.cnf.xml.sgn …).
     file: PathBuf,
+    /// Ask this TVS (HOST:PORT, real TLS) whenever the phone asks any TVS member. Without
+    /// --config the phone is given a config whose <TVS> list is this one server.
+    #[arg(long, value_name = "HOST:PORT")]
+    tvs: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -60,22 +64,73 @@ pub fn check(a: CheckArgs) -> Result<ExitCode> {
             a.file.display()
         );
     };
+    let tvs_addr: Option<std::net::SocketAddr> = match &a.tvs {
+        None => None,
+        Some(t) => Some(
+            std::net::ToSocketAddrs::to_socket_addrs(t.as_str())
+                .with_context(|| format!("--tvs {t}"))?
+                .next()
+                .ok_or_else(|| anyhow!("--tvs {t}: no address"))?,
+        ),
+    };
+    let cached_config = match (a.config.as_deref().map(read).transpose()?.map(config_xml), tvs_addr) {
+        (Some(c), _) => Some(c),
+        (None, Some(addr)) => Some(
+            format!(
+                "<device><TVS><members><member priority=\"0\"><port>{}</port><address>{}</address></member></members></TVS></device>",
+                addr.port(),
+                addr.ip()
+            )
+            .into_bytes(),
+        ),
+        (None, None) => None,
+    };
     let input = CheckInput {
         model,
         mac,
         held_ctl: a.ctl.as_deref().map(read).transpose()?.map(Blob::new),
         held_itl: a.itl.as_deref().map(read).transpose()?.map(Blob::new),
-        cached_config: a.config.as_deref().map(read).transpose()?.map(config_xml),
+        cached_config,
         new_file: Blob::new(read(&a.file)?),
         kind,
         knobs: Knobs::default(),
     };
-    // No TVS client on this command yet: every TVS member in the config is unreachable, which is
-    // what a phone sees when TVS is down. (A live TVS client comes with the network issue.)
+    // With --tvs, a real TLS exchange (the client accepts any certificate and reports it; the
+    // phone core applies its T-TVS pinning to what was presented). Without it, every TVS member
+    // is unreachable, which is what a phone sees when TVS is down.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = itlsim_net::clients::TvsClient::new(itlsim_net::tls::ServerCertPolicy::AcceptAny);
     let mut asked = Vec::new();
-    let mut tvs = |host: &itlsim_phone::event::Host, port: u16, _frame: &[u8]| {
-        asked.push(format!("{host}:{port}"));
-        TvsReply::Unreachable
+    let mut tvs = |host: &itlsim_phone::event::Host, port: u16, frame: &[u8]| {
+        let Some(addr) = tvs_addr else {
+            asked.push(format!("{host}:{port} (unreachable: no --tvs)"));
+            return TvsReply::Unreachable;
+        };
+        let Ok(msg) = itlsim_wire::tvs::Message::decode(frame, 65_535) else {
+            return TvsReply::Unreachable;
+        };
+        match rt.block_on(client.exchange(addr, &[msg])) {
+            Ok(x) => {
+                asked.push(format!("{host}:{port} -> {addr}: answered"));
+                match x.responses.first() {
+                    Some(r) => TvsReply::Answer {
+                        server_cert: Blob::new(x.server_cert),
+                        frame: r.encode(),
+                    },
+                    None => TvsReply::Unreachable,
+                }
+            }
+            Err(itlsim_net::clients::ClientError::Tls(e)) => {
+                asked.push(format!("{host}:{port} -> {addr}: TLS failed: {e}"));
+                TvsReply::TlsFailed
+            }
+            Err(e) => {
+                asked.push(format!("{host}:{port} -> {addr}: {e}"));
+                TvsReply::Unreachable
+            }
+        }
     };
     let report = check_file(&input, &mut tvs).map_err(|e| anyhow!("{}", e.0))?;
     if a.json {
@@ -90,11 +145,8 @@ pub fn check(a: CheckArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print!("{}", report.render());
-        if !asked.is_empty() {
-            println!(
-                "  (TVS {} treated as unreachable: this command does not contact TVS yet)",
-                asked.join(", ")
-            );
+        for q in &asked {
+            println!("  TVS: {q}");
         }
     }
     Ok(ExitCode::from(

@@ -331,3 +331,124 @@ fn schema_describes_the_scenario_file_strictly() {
         "name, clusters, fleet are required"
     );
 }
+
+/// GET over plain HTTP/1.0 (enough for `itlsim serve` on 6970); returns the body.
+fn http_get(port: u16, path: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            write!(s, "GET /{path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf);
+            let split = buf
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .expect("HTTP header end");
+            assert!(
+                buf.starts_with(b"HTTP/1.1 200") || buf.starts_with(b"HTTP/1.0 200"),
+                "{}",
+                String::from_utf8_lossy(&buf[..split])
+            );
+            return buf[split + 4..].to_vec();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "itlsim serve did not start listening on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Kills the child on drop, so a failing assertion does not leave a server running.
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn phone_check_asks_a_real_tvs_over_tls() {
+    // A 12.5 two-node cluster served on loopback; ports moved out of the way of other tests.
+    let base = 20_000 + (std::process::id() % 2000) as u16 * 10;
+    let map = |h: &str, s: &str, p: u16| format!("{h}.{s}={p}");
+    let cluster = Path::new(env!("CARGO_MANIFEST_DIR")).join("net/testdata/two-node.yaml");
+    let args = vec![
+        "serve".to_string(),
+        "--cluster".into(),
+        s(&cluster).into(),
+        "--port-map".into(),
+        map("cucm-pub", "http", base),
+        "--port-map".into(),
+        map("cucm-pub", "tvs", base + 1),
+        "--port-map".into(),
+        map("cucm-pub", "tftp", base + 2),
+        "--port-map".into(),
+        map("cucm-pub", "https6971", base + 3),
+        "--port-map".into(),
+        map("cucm-pub", "https6972", base + 4),
+        "--port-map".into(),
+        map("cucm-sub", "http", base + 5),
+        "--port-map".into(),
+        map("cucm-sub", "tvs", base + 6),
+        "--port-map".into(),
+        map("cucm-sub", "tftp", base + 7),
+        "--port-map".into(),
+        map("cucm-sub", "https6971", base + 8),
+        "--port-map".into(),
+        map("cucm-sub", "https6972", base + 9),
+    ];
+    let _server = Child(
+        bin()
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let itl = tmp("pub-ITLFile.tlv");
+    std::fs::write(&itl, http_get(base, "ITLFile.tlv")).unwrap();
+    let cfg = tmp("SEP001122334455.cnf.xml.sgn");
+    std::fs::write(&cfg, http_get(base + 5, "SEP001122334455.cnf.xml.sgn")).unwrap();
+    // The subscriber's config is signed by the subscriber's CallManager, which the publisher's
+    // ITL does not carry (K12): the phone asks TVS, which vouches for it (E1).
+    let tvs = format!("127.0.0.1:{}", base + 1);
+    let o = run(&["phone", "check", "--itl", s(&itl), "--tvs", &tvs, s(&cfg)]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.starts_with("ACCEPTED via TVS"), "{out}");
+    assert!(out.contains("answered"), "{out}");
+    // The subscriber's TVS presents the subscriber's TVS certificate: also a TVS record of the
+    // ITL (all TVS certificates are in it, §1.3), so it is accepted as well.
+    let tvs_sub = format!("127.0.0.1:{}", base + 6);
+    assert_eq!(
+        run(&[
+            "phone",
+            "check",
+            "--itl",
+            s(&itl),
+            "--tvs",
+            &tvs_sub,
+            s(&cfg)
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    // Nothing listening: TVS unreachable, the config is rejected.
+    let o = run(&[
+        "phone",
+        "check",
+        "--itl",
+        s(&itl),
+        "--tvs",
+        "127.0.0.1:9",
+        s(&cfg),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("tvs-unreachable"));
+}
