@@ -90,14 +90,32 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         sc.seed = s;
     }
     let started = Instant::now();
-    let sim = match Sim::new(&sc) {
+    let mut sim = match Sim::new(&sc) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("itlsim: {e}");
             return Ok(ExitCode::from(3));
         }
     };
+    // A progress line on stderr when it is a terminal (hidden in CI and pipes).
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if tty {
+        sim.progress = Some(Box::new(|t, c| {
+            eprint!(
+                "\r  {}  registered {:>7}  trusted {:>7}  locked {:>7}  off {:>7} ",
+                report::hms(t),
+                c.registered,
+                c.trusted,
+                c.locked,
+                c.off
+            );
+        }));
+    }
     let out = sim.run();
+    if tty {
+        eprintln!();
+    }
+
     let wall = started.elapsed();
     let results = report::evaluate(&sc, &out);
     let text = report::summary_text(&sc, &out, &results);

@@ -219,6 +219,9 @@ pub struct Sim<'s> {
     end_not_before: u64,
     /// Keep per-phone outcome events (off for benchmarks).
     pub record_events: bool,
+    /// Called at every state sample (each virtual minute) with the time and the counts: the
+    /// CLI's progress line.
+    pub progress: Option<Box<dyn FnMut(u64, &Counts)>>,
 }
 
 fn host_of(cluster: usize, node: usize) -> [u8; 4] {
@@ -356,6 +359,7 @@ impl<'s> Sim<'s> {
             done: false,
             end_not_before: 0,
             record_events: true,
+            progress: None,
         };
         // Initial security mode and parameters, before any phone boots.
         for (ci, cp) in sc.clusters.iter().enumerate() {
@@ -540,6 +544,10 @@ impl<'s> Sim<'s> {
 
     fn sample(&mut self) {
         let c = Counts::of(self.states().iter());
+        if let Some(p) = self.progress.as_mut() {
+            p(self.now, &c);
+        }
+
         if self.series.last().is_none_or(|(t, _)| *t != self.now) {
             self.series.push((self.now, c));
         }
