@@ -34,7 +34,11 @@ const SETTLE_POLL_MS: u64 = 15_000;
 /// How often the state series is sampled (ms).
 pub const SAMPLE_MS: u64 = 60_000;
 
+/// A progress callback: virtual time (ms) and the counts at that time.
+pub type Progress = Box<dyn FnMut(u64, &Counts)>;
+
 /// What a phone is, at a point in time, for reports.
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PhoneState {
     /// Powered on.
@@ -221,7 +225,7 @@ pub struct Sim<'s> {
     pub record_events: bool,
     /// Called at every state sample (each virtual minute) with the time and the counts: the
     /// CLI's progress line.
-    pub progress: Option<Box<dyn FnMut(u64, &Counts)>>,
+    pub progress: Option<Progress>,
 }
 
 fn host_of(cluster: usize, node: usize) -> [u8; 4] {
