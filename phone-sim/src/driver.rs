@@ -614,7 +614,14 @@ impl<'s> Sim<'s> {
     fn admin(&mut self, ci: usize, action: AdminAction, notes: &mut Vec<String>) {
         let at = self.unix_now();
         match self.clusters[ci].apply(at, action) {
-            Ok(report) => self.take_report(ci, &report, notes),
+            Ok(report) => {
+                // Files built before the change are stale for the phones that will now ask; drop
+                // them so memory stays bounded (per-phone configs are otherwise kept forever).
+                self.clusters[ci].clear_cache();
+                self.blobs.clear();
+                self.take_report(ci, &report, notes);
+            }
+
             Err(e) => notes.push(format!("[{}] REFUSED: {e}", self.sc.clusters[ci].name)),
         }
     }
