@@ -3,6 +3,8 @@
 
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
 
+use bytes::Bytes;
+
 use crate::cert::CertInfo;
 use crate::crypto::{PublicKey, SigningKey, rand_core};
 use crate::error::{BuildError, DecodeError, ErrorKind, VerifyError};
@@ -63,18 +65,13 @@ pub struct EncryptedFile {
 impl EncryptedFile {
     /// Decodes an `.enc.sgn` (version 2.x with all encryption fields).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let envelope = Envelope::decode(bytes)?;
+        let envelope = Envelope::decode_format(
+            Bytes::copy_from_slice(bytes),
+            crate::sgn::MAX_FILE_SIZE,
+            2,
+            "2.0 (.enc.sgn)",
+        )?;
         let info = envelope.info();
-        if info.version.0 != 2 {
-            return Err(DecodeError::new(
-                0,
-                ErrorKind::BadVersion {
-                    major: info.version.0,
-                    minor: info.version.1,
-                    expected: "2.0 (.enc.sgn)",
-                },
-            ));
-        }
         let enc = read_enc(envelope.elements())?;
         if envelope.body().is_empty() {
             return Err(DecodeError::new(

@@ -205,6 +205,38 @@ impl Envelope {
         })
     }
 
+    /// Decodes a file of one format: refuses inputs over `max` bytes before any work, and
+    /// headers whose major version is not `major`.
+    pub(crate) fn decode_format(
+        raw: Bytes,
+        max: usize,
+        major: u8,
+        expected: &'static str,
+    ) -> Result<Self, DecodeError> {
+        if raw.len() > max {
+            return Err(DecodeError::new(
+                0,
+                ErrorKind::TooLarge {
+                    len: raw.len(),
+                    limit: max,
+                },
+            ));
+        }
+        let envelope = Self::decode_shared(raw)?;
+        let (maj, min) = envelope.info.version;
+        if maj != major {
+            return Err(DecodeError::new(
+                0,
+                ErrorKind::BadVersion {
+                    major: maj,
+                    minor: min,
+                    expected,
+                },
+            ));
+        }
+        Ok(envelope)
+    }
+
     /// Header facts.
     pub fn info(&self) -> &HeaderInfo {
         &self.info

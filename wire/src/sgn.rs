@@ -1,6 +1,8 @@
 //! Signed files (`SEP<MAC>.cnf.xml.sgn`, firmware `.sgn`): header version 1.0, then the original
 //! file unchanged (wire-formats §4).
 
+use bytes::Bytes;
+
 use crate::cert::{CertInfo, DnStyle};
 use crate::crypto::{PublicKey, SigningKey};
 use crate::error::{BuildError, DecodeError, ErrorKind, VerifyError};
@@ -19,27 +21,13 @@ pub struct SignedFile {
 impl SignedFile {
     /// Decodes a `.sgn` file (version 1.x, non-empty payload).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        if bytes.len() > MAX_FILE_SIZE {
-            return Err(DecodeError::new(
-                0,
-                ErrorKind::TooLarge {
-                    len: bytes.len(),
-                    limit: MAX_FILE_SIZE,
-                },
-            ));
-        }
-        let envelope = Envelope::decode(bytes)?;
+        let envelope = Envelope::decode_format(
+            Bytes::copy_from_slice(bytes),
+            MAX_FILE_SIZE,
+            1,
+            "1.0 (.sgn)",
+        )?;
         let info = envelope.info();
-        if info.version.0 != 1 {
-            return Err(DecodeError::new(
-                0,
-                ErrorKind::BadVersion {
-                    major: info.version.0,
-                    minor: info.version.1,
-                    expected: "1.0 (.sgn)",
-                },
-            ));
-        }
         if envelope.body().is_empty() {
             return Err(DecodeError::new(
                 info.header_length,

@@ -355,27 +355,8 @@ impl TrustList {
 
     /// Decodes without copying: records point into `bytes` (files shared between many phones).
     pub fn decode_shared(bytes: Bytes) -> Result<Self, DecodeError> {
-        if bytes.len() > MAX_FILE_SIZE {
-            return Err(DecodeError::new(
-                0,
-                ErrorKind::TooLarge {
-                    len: bytes.len(),
-                    limit: MAX_FILE_SIZE,
-                },
-            ));
-        }
-        let envelope = Envelope::decode_shared(bytes)?;
+        let envelope = Envelope::decode_format(bytes, MAX_FILE_SIZE, 1, "1.x (trust list)")?;
         let info = envelope.info();
-        if info.version.0 != 1 {
-            return Err(DecodeError::new(
-                0,
-                ErrorKind::BadVersion {
-                    major: info.version.0,
-                    minor: info.version.1,
-                    expected: "1.x (trust list)",
-                },
-            ));
-        }
         let mut rd = Reader::with_base(envelope.body(), info.header_length);
         let mut records = Vec::new();
         while !rd.is_empty() {
