@@ -100,38 +100,14 @@ pub enum SgnCmd {
     /// Check the signature of a .sgn or .enc.sgn (needs --cert or --itl).
     Verify(CheckArgs),
     /// Sign a file (e.g. SEP<MAC>.cnf.xml → SEP<MAC>.cnf.xml.sgn).
-    Sign {
-        /// PEM with the signer's private key and certificate (the TFTP/CallManager identity).
-        #[arg(long)]
-        key: PathBuf,
-        #[arg(long, value_enum, default_value = "sha1")]
-        digest: DigestArg,
-        /// Name bound into the signature (default: input name + .sgn).
-        #[arg(long)]
-        filename: Option<String>,
-        #[arg(long)]
-        timestamp: Option<u32>,
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        file: PathBuf,
-    },
+    Sign(SignArgs),
     /// Encrypt a config to a phone certificate and sign it (.enc.sgn).
     Encrypt {
-        /// PEM with the signer's private key and certificate.
-        #[arg(long)]
-        key: PathBuf,
         /// The phone's certificate (LSC or MIC), PEM or DER.
         #[arg(long)]
         device: PathBuf,
-        #[arg(long, value_enum, default_value = "sha1")]
-        digest: DigestArg,
-        #[arg(long)]
-        filename: Option<String>,
-        #[arg(long)]
-        timestamp: Option<u32>,
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        file: PathBuf,
+        #[command(flatten)]
+        sign: SignArgs,
     },
     /// Decrypt an .enc.sgn with the phone's private key.
     Decrypt {
@@ -142,6 +118,51 @@ pub enum SgnCmd {
         output: Option<PathBuf>,
         file: PathBuf,
     },
+}
+
+/// What `sgn sign` and `sgn encrypt` share.
+#[derive(Args)]
+pub struct SignArgs {
+    /// PEM with the signer's private key and certificate (the TFTP/CallManager identity).
+    #[arg(long)]
+    key: PathBuf,
+    #[arg(long, value_enum, default_value = "sha1")]
+    digest: DigestArg,
+    /// Name bound into the signature (default: the output file's name).
+    #[arg(long)]
+    filename: Option<String>,
+    /// UNIX seconds (default: now).
+    #[arg(long)]
+    timestamp: Option<u32>,
+    /// Output file (default: input + .sgn / .enc.sgn).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// The file to sign.
+    file: PathBuf,
+}
+
+impl SignArgs {
+    /// Signer key and certificate, input bytes, output path, signed name, timestamp.
+    fn resolve(
+        &self,
+        suffix: &str,
+    ) -> Result<(SigningKey, CertInfo, Vec<u8>, PathBuf, String, u32)> {
+        let (k, cert) = key_and_cert(&self.key)?;
+        let input = read(&self.file)?;
+        let out = self
+            .output
+            .clone()
+            .unwrap_or_else(|| default_output(&self.file, suffix));
+        let name = self.filename.clone().unwrap_or_else(|| file_name(&out));
+        Ok((
+            k,
+            cert,
+            input,
+            out,
+            name,
+            self.timestamp.unwrap_or_else(now),
+        ))
+    }
 }
 
 #[derive(Args)]
@@ -611,22 +632,12 @@ pub fn sgn(cmd: SgnCmd) -> Result<ExitCode> {
     match cmd {
         SgnCmd::Show(a) => sgn_check(a, false),
         SgnCmd::Verify(a) => sgn_check(a, true),
-        SgnCmd::Sign {
-            key,
-            digest,
-            filename,
-            timestamp,
-            output,
-            file,
-        } => {
-            let (k, cert) = key_and_cert(&key)?;
-            let payload = read(&file)?;
-            let out = output.unwrap_or_else(|| default_output(&file, ".sgn"));
-            let name = filename.unwrap_or_else(|| file_name(&out));
+        SgnCmd::Sign(a) => {
+            let (k, cert, payload, out, name, timestamp) = a.resolve(".sgn")?;
             let opts = SignOptions {
                 filename: &name,
-                digest: digest.into(),
-                timestamp: timestamp.unwrap_or_else(now),
+                digest: a.digest.into(),
+                timestamp,
                 layout: Layout::Reference,
             };
             let signed = itlsim_wire::sgn::sign(&payload, &opts, &k, &cert)?;
@@ -638,32 +649,21 @@ pub fn sgn(cmd: SgnCmd) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        SgnCmd::Encrypt {
-            key,
-            device,
-            digest,
-            filename,
-            timestamp,
-            output,
-            file,
-        } => {
-            let (k, cert) = key_and_cert(&key)?;
+        SgnCmd::Encrypt { device, sign: a } => {
+            let (k, cert, xml, out, name, timestamp) = a.resolve(".enc.sgn")?;
             let phone = cert_file(&device)?;
-            let xml = read(&file)?;
-            let out = output.unwrap_or_else(|| default_output(&file, ".enc.sgn"));
-            let name = filename.unwrap_or_else(|| file_name(&out));
             // The CLI is where randomness may come from: the OS, for the AES key and IV.
             let mut rng = rand_os();
             let mut aes_key = [0u8; 16];
             let mut iv = [0u8; 16];
             itlsim_wire::crypto::rand_core::RngCore::fill_bytes(&mut rng, &mut aes_key);
             itlsim_wire::crypto::rand_core::RngCore::fill_bytes(&mut rng, &mut iv);
-            let d: Digest = digest.into();
+            let d: Digest = a.digest.into();
             let opts = EncryptOptions {
                 filename: &name,
                 digest: d,
                 plaintext_digest: d,
-                timestamp: timestamp.unwrap_or_else(now),
+                timestamp,
                 layout: Layout::Reference,
                 aes_key,
                 iv,
