@@ -156,6 +156,9 @@ enum Ev {
     Deliver(u32, Event),
     Timer(u32),
     Power(u32, bool),
+    /// A straggler's scheduled power change: not "work in progress" for `wait: settled` (a
+    /// phone away for an hour must not hold the timeline back; that is what makes it a straggler).
+    StragglerPower(u32, bool),
     Reset(u32),
     User(u32, UserAction),
     Step(usize),
@@ -388,10 +391,10 @@ impl<'s> Sim<'s> {
                 if let Some((frac, from, until)) = f.stragglers
                     && rng.gen_bool(frac)
                 {
-                    sim.push(from, Ev::Power(idx, false));
+                    sim.push(from, Ev::StragglerPower(idx, false));
                     sim.push(
                         until + rng.gen_range(0..BOOT_WINDOW_MS),
-                        Ev::Power(idx, true),
+                        Ev::StragglerPower(idx, true),
                     );
                     sim.end_not_before = sim.end_not_before.max(until + BOOT_WINDOW_MS);
                 }
@@ -496,7 +499,7 @@ impl<'s> Sim<'s> {
                     self.phone_event(i, Event::Timer);
                 }
             }
-            Ev::Power(i, on) => {
+            Ev::Power(i, on) | Ev::StragglerPower(i, on) => {
                 let slot = &mut self.phones[i as usize];
                 if slot.powered != on {
                     slot.powered = on;
@@ -514,9 +517,13 @@ impl<'s> Sim<'s> {
             Ev::Step(i) => self.run_step(i),
             Ev::SettleCheck(i, since) => {
                 let waited = self.now.saturating_sub(since);
-                let ready = (self.settled()
-                    && self.now >= self.end_not_before.min(since + self.sc.settle_ms))
-                    || waited >= self.sc.settle_ms;
+                // The end of the run also waits for the stragglers to come back (and settle);
+                // a `wait: settled` step does not.
+                let end = i >= self.sc.steps.len();
+                let stragglers_back =
+                    !end || self.now >= self.end_not_before.min(since + self.sc.settle_ms);
+                let ready = (self.settled() && stragglers_back) || waited >= self.sc.settle_ms;
+
                 if i >= self.sc.steps.len() {
                     // The end of the run.
                     if ready {
