@@ -686,6 +686,8 @@ impl<'s> Sim<'s> {
                     }
                     AdminVerb::SetNonSecure => AdminAction::CtlSetNonSecure,
                     AdminVerb::CtlUpdate => AdminAction::CtlUpdate,
+                    AdminVerb::CtlResetLocalkey => AdminAction::CtlResetLocalkey,
+
                     AdminVerb::Param(p) => AdminAction::SetParam(p.clone()),
                     AdminVerb::Upgrade(v) => AdminAction::Upgrade(*v),
                     AdminVerb::SwitchVersion => AdminAction::SwitchVersion,

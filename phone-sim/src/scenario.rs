@@ -476,6 +476,8 @@ pub enum AdminVerb {
     SetNonSecure,
     /// `utils ctl update CTLFile`.
     CtlUpdate,
+    /// `utils ctl reset localkey`.
+    CtlResetLocalkey,
     /// An enterprise parameter.
     Param(ParamChange),
     /// Upgrade.
@@ -1174,6 +1176,7 @@ const ACTIONS: &[&str] = &[
     "set-mixed-mode",
     "set-non-secure",
     "ctl-update",
+    "ctl-reset-localkey",
     "set-param",
     "upgrade",
     "switch-version",
@@ -1367,6 +1370,7 @@ fn step(
                 })?,
                 "set-non-secure" => admin(AdminVerb::SetNonSecure)?,
                 "ctl-update" => admin(AdminVerb::CtlUpdate)?,
+                "ctl-reset-localkey" => admin(AdminVerb::CtlResetLocalkey)?,
                 "switch-version" => admin(AdminVerb::SwitchVersion)?,
                 "upgrade" => {
                     let v = need(&s.version, "version")?;
