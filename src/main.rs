@@ -53,8 +53,28 @@ enum PhoneCmd {
     Check(phone::CheckArgs),
 }
 
+/// `itlsim … | head` closes the pipe early; Rust then panics in `println!`. Leave quietly with the
+/// shell's SIGPIPE status instead of a backtrace.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let p = info.payload();
+        let msg = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
+
     let result = match cli.command {
         Command::Itl(c) => files::itl(c),
         Command::Sgn(c) => files::sgn(c),

@@ -452,3 +452,27 @@ fn phone_check_asks_a_real_tvs_over_tls() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("tvs-unreachable"));
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly_without_a_backtrace() {
+    use std::io::Read;
+    let mut child = bin()
+        .args(["itl", "show", s(&td("tlv/ITLFile_sha1.tlv"))])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte, then close our end of the pipe (like `| head -c1`).
+    let mut out = child.stdout.take().unwrap();
+    let mut b = [0u8; 1];
+    out.read_exact(&mut b).unwrap();
+    drop(out);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(141)),
+        "{:?}",
+        o.status
+    );
+}
