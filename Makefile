@@ -5,15 +5,26 @@ CARGO ?= cargo
 BIN   := target/debug/itlsim
 TD    := wire/testdata
 
-.PHONY: all build test lint fmt demo demo-files bench bench-sim fuzz-smoke certs guard clean
+.PHONY: all build deps test lint fmt demo demo-files bench bench-sim fuzz-smoke certs guard clean
 
 all: build
 
 build:
 	$(CARGO) build --workspace --locked
 
-## The test suite: unit, conformance (golden vectors), robustness, CLI end-to-end.
-test:
+## Clients the real-client tests use (tests/real_clients.rs), from Debian's packages.
+deps:
+	@missing=""; for t in curl openssl tftp; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing the test clients:$$missing"; \
+		(apt-get install -y curl openssl tftp-hpa >/dev/null 2>&1 || \
+		 (apt-get update >/dev/null && apt-get install -y curl openssl tftp-hpa >/dev/null)); \
+	fi
+
+## The test suite: unit, conformance (golden vectors), robustness, CLI end-to-end, scenarios,
+## real clients against `itlsim serve`.
+test: deps
+
 	$(CARGO) test --workspace --locked
 
 ## fmt --check + clippy -D warnings on every target, and the private-key guard.
