@@ -108,7 +108,6 @@ fn real_clients_get_the_models_bytes_and_certificates() {
         let body = dir.join(format!("{service}.tlv"));
         let o = sh(&format!(
             "curl -sS --max-time 20 --cacert {} --resolve cucm-pub.lab.example:{port}:127.0.0.1 -o {} https://cucm-pub.lab.example:{port}/ITLFile.tlv",
-
             pem.display(),
             body.display()
         ));
