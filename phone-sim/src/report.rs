@@ -41,11 +41,11 @@ fn matches_state(s: &PhoneState, sel: StateSel) -> bool {
 pub fn evaluate(sc: &Scenario, run: &RunOutput) -> Vec<ExpectResult> {
     sc.expectations
         .iter()
-        .map(|e| evaluate_one(sc, run, e))
+        .map(|e| evaluate_one(run, e))
         .collect()
 }
 
-fn evaluate_one(sc: &Scenario, run: &RunOutput, e: &Expectation) -> ExpectResult {
+fn evaluate_one(run: &RunOutput, e: &Expectation) -> ExpectResult {
     let (states, at) = match e.at_step {
         None => (&run.final_states, "end".to_string()),
         Some(i) => match run.steps.get(i) {
@@ -81,7 +81,6 @@ fn evaluate_one(sc: &Scenario, run: &RunOutput, e: &Expectation) -> ExpectResult
         }
         actual += 1;
     }
-    let _ = sc;
     let (passed, wanted) = match e.count {
         Count::Exactly(n) => (actual == n, format!("exactly {n}")),
         Count::AtLeast(n) => (actual >= n, format!("at least {n}")),

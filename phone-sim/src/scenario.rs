@@ -1098,7 +1098,6 @@ fn validate(cx: &Ctx<'_>, def: FileDef) -> Result<Scenario, ScenarioError> {
             &clusters,
             &cluster_names,
             &group_names,
-            &fleet,
             knobs.reset_window_ms,
         )?);
     }
@@ -1192,7 +1191,6 @@ const ACTIONS: &[&str] = &[
     "restore",
 ];
 
-#[allow(clippy::too_many_arguments)] // one call site; each argument is a lookup table
 fn step(
     cx: &Ctx<'_>,
     i: usize,
@@ -1200,7 +1198,6 @@ fn step(
     clusters: &[ClusterPlan],
     cluster_names: &[String],
     group_names: &[String],
-    fleet: &[FleetPlan],
     default_window: u64,
 ) -> Result<Step, ScenarioError> {
     let anchor = s
@@ -1459,7 +1456,6 @@ fn step(
                         }
                         v
                     };
-                    let _ = fleet;
                     Some(Act::MovePhones {
                         group,
                         cluster: ci,
