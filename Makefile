@@ -5,7 +5,7 @@ CARGO ?= cargo
 BIN   := target/debug/itlsim
 TD    := wire/testdata
 
-.PHONY: all build deps test lint fmt demo demo-files bench bench-sim fuzz-smoke certs guard clean
+.PHONY: all build deps deps-bench bench-net test lint fmt demo demo-files bench bench-sim fuzz-smoke certs guard clean
 
 all: build
 
@@ -20,6 +20,16 @@ deps:
 		(apt-get install -y curl openssl tftp-hpa >/dev/null 2>&1 || \
 		 (apt-get update >/dev/null && apt-get install -y curl openssl tftp-hpa >/dev/null)); \
 	fi
+
+## tftpd-hpa for the TFTP benchmark baseline (bench-net).
+deps-bench: deps
+	@[ -x /usr/sbin/in.tftpd ] || (apt-get install -y tftpd-hpa >/dev/null 2>&1 || \
+		(apt-get update >/dev/null && apt-get install -y tftpd-hpa >/dev/null))
+
+## Servers on loopback: TVS handshakes/verifies vs raw rustls and RSA signs; TFTP vs tftpd-hpa.
+bench-net: deps-bench
+	$(CARGO) bench --locked -p itlsim-net --bench net
+
 
 ## The test suite: unit, conformance (golden vectors), robustness, CLI end-to-end, scenarios,
 ## real clients against `itlsim serve`.

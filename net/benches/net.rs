@@ -190,16 +190,39 @@ async fn tftp(clusters: &Arc<Clusters>, server: &Server) {
         .and_then(Result::ok)
         .unwrap_or(0);
     let echo = echo_server().await;
+    // tftpd-hpa (Debian package, `make deps`) serving the same bytes on a loopback port, driven
+    // by the same async client in the same run (issue 4's baseline).
+    let itl_bytes = clusters
+        .read(0, |c| {
+            c.tftp_get(NodeId(0), "ITLFile.tlv")
+                .map(|s| s.bytes.to_vec())
+        })
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let hpa = TftpdHpa::start(&itl_bytes);
     println!("\nTFTP: ITLFile.tlv of {size} bytes from the model");
+    match &hpa {
+        Some(h) => println!("tftpd-hpa baseline on {} (same file, same client)", h.addr),
+        None => println!("tftpd-hpa not installed (make deps): no baseline column"),
+    }
     println!(
-        "{:>5} {:>8} {:>14} {:>14} {:>10} {:>7}",
-        "conc", "blksize", "transfers/s", "echo equiv/s", "TFTP/echo", "errors"
+        "{:>5} {:>8} {:>14} {:>14} {:>10} {:>14} {:>12} {:>7}",
+        "conc",
+        "blksize",
+        "transfers/s",
+        "echo equiv/s",
+        "TFTP/echo",
+        "tftpd-hpa/s",
+        "itlsim/hpa",
+        "errors"
     );
     for (conc, blk, total) in [
         (1usize, 512u16, 300usize),
         (32, 512, 1500),
+        (256, 512, 3000),
         (1, 1428, 300),
         (32, 1428, 1500),
+        (256, 1428, 3000),
     ] {
         let opts = Arc::new(TftpOptions {
             blksize: Some(blk),
@@ -217,11 +240,78 @@ async fn tftp(clusters: &Arc<Clusters>, server: &Server) {
             echo_transfer(echo, rounds, usize::from(blk) + 4)
         })
         .await;
+        let (hrate, herrs) = match &hpa {
+            Some(h) => {
+                let (addr, o) = (h.addr, opts_for(blk));
+                drive(total, conc, move || {
+                    let o = o.clone();
+                    async move { get(addr, "ITLFile.tlv", &o).await.is_ok() }
+                })
+                .await
+            }
+            None => (f64::NAN, 0),
+        };
         println!(
-            "{conc:>5} {blk:>8} {rate:>14.0} {erate:>14.0} {:>10.2} {:>7}",
+            "{conc:>5} {blk:>8} {rate:>14.0} {erate:>14.0} {:>10.2} {hrate:>14.0} {:>12.2} {:>7}",
             rate / erate,
-            errs + eerrs
+            rate / hrate,
+            format!("{errs}/{herrs}")
         );
+    }
+    println!(
+        "errors: itlsim/tftpd-hpa transfers that failed (goal: 0 for itlsim; itlsim >= 4x tftpd-hpa at 256)"
+    );
+}
+
+fn opts_for(blk: u16) -> Arc<TftpOptions> {
+    Arc::new(TftpOptions {
+        blksize: Some(blk),
+        ..TftpOptions::default()
+    })
+}
+
+/// A tftpd-hpa process (`in.tftpd -l`) on a free loopback port, serving one file; killed on drop.
+struct TftpdHpa {
+    child: std::process::Child,
+    addr: SocketAddr,
+    dir: std::path::PathBuf,
+}
+
+impl TftpdHpa {
+    fn start(file: &[u8]) -> Option<Self> {
+        let bin = ["/usr/sbin/in.tftpd", "/usr/bin/in.tftpd"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())?;
+        let dir = std::env::temp_dir().join(format!("itlsim-bench-tftpd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        std::fs::write(dir.join("ITLFile.tlv"), file).ok()?;
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().ok()?;
+        // `-s` chroots, which needs root (as on CI); without it the baseline column shows errors.
+        let user = "root";
+        let child = std::process::Command::new(bin)
+            .args(["-l", "-s"])
+            .arg(&dir)
+            .args(["-a", &addr.to_string(), "-u", user])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        std::thread::sleep(Duration::from_millis(300));
+        Some(Self { child, addr, dir })
+    }
+}
+
+impl Drop for TftpdHpa {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // in.tftpd -l forks per request; the listener is the process we started.
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
