@@ -255,7 +255,7 @@ async fn tftp(clusters: &Arc<Clusters>, server: &Server) {
             "{conc:>5} {blk:>8} {rate:>14.0} {erate:>14.0} {:>10.2} {hrate:>14.0} {:>12.2} {:>7}",
             rate / erate,
             rate / hrate,
-            format!("{errs}/{herrs}")
+            format!("{}/{herrs}", errs + eerrs)
         );
     }
     println!(
