@@ -590,6 +590,14 @@ impl Phone {
         });
     }
 
+    /// The transport of the fetch in progress, if any.
+    fn current_transport(&self) -> Option<Transport> {
+        self.cycle
+            .as_ref()
+            .and_then(|c| c.fetch.as_ref())
+            .and_then(Fetch::transport)
+    }
+
     fn current_fetch(&self, req: RequestId) -> Option<FileName> {
         let c = self.cycle.as_ref()?;
         let f = c.fetch.as_ref()?;
@@ -606,11 +614,7 @@ impl Phone {
         let Some(file) = self.current_fetch(req) else {
             return;
         };
-        let transport = self
-            .cycle
-            .as_ref()
-            .and_then(|c| c.fetch.as_ref())
-            .and_then(Fetch::transport);
+        let transport = self.current_transport();
         match (transport, why) {
             // §2.3 / §10: HTTP error or refusal → next transport at once, same name.
             (Some(Transport::Http6970 | Transport::Https6971), _) => {
@@ -775,11 +779,7 @@ impl Phone {
         let Some(file) = self.current_fetch(req) else {
             return;
         };
-        let transport = self
-            .cycle
-            .as_ref()
-            .and_then(|c| c.fetch.as_ref())
-            .and_then(Fetch::transport);
+        let transport = self.current_transport();
         if let Some(c) = self.cycle.as_mut()
             && let Some(f) = c.fetch.as_mut()
         {
