@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use itlsim_net::serve::{PortMode, ServeConfig, init_logging, serve_file_blocking};
+use itlsim_net::serve::{PortMode, ServeConfig, init_logging, serve_file_with_imports};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -23,6 +23,11 @@ pub struct ServeArgs {
     /// Override one port: HOST.SERVICE=PORT, SERVICE = tftp|tvs|http|https6971|https6972.
     #[arg(long = "port-map", value_name = "HOST.SERVICE=PORT")]
     port_map: Vec<String>,
+    /// Load a real cluster's certificates: DIR/<cluster>/<node>/<purpose>.pem (PKCS#8 key +
+    /// certificate) and DIR/<cluster>/trust/<store>/*.pem. The files served are then signed with
+    /// those keys (to reproduce a reported ITL).
+    #[arg(long, value_name = "DIR")]
+    import_certs: Option<PathBuf>,
 }
 
 pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -40,7 +45,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .port_map
         .iter()
         .try_for_each(|e| config.add_port_map(e))
-        .and_then(|()| serve_file_blocking(&a.cluster, config));
+        .and_then(|()| serve_file_with_imports(&a.cluster, a.import_certs.as_deref(), config));
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {

@@ -379,3 +379,46 @@ fn a_closed_pipe_ends_quietly_without_a_backtrace() {
         o.status
     );
 }
+
+#[test]
+fn serve_imports_a_real_clusters_certificate_and_signs_with_its_key() {
+    // DIR/<cluster>/<node>/<purpose>.pem: the vectors' CallManager (key + certificate) becomes the
+    // publisher's CallManager identity of the served cluster.
+    let dir = tmp("import-certs");
+    let node = dir.join("LAB/cucm-pub");
+    std::fs::create_dir_all(&node).unwrap();
+    std::fs::copy(td("keys/ccm.pem"), node.join("CallManager.pem")).unwrap();
+    let base = 25_000 + (std::process::id() % 2000) as u16 * 10;
+    let _server = serve_two_node_with(base, &["--import-certs", s(&dir)]);
+    let itl = tmp("imported-ITLFile.tlv");
+    std::fs::write(&itl, http_get(base, "ITLFile.tlv")).unwrap();
+    let o = run(&["itl", "show", "--json", s(&itl)]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sha1s: Vec<&str> = v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["certificate_sha1"].as_str())
+        .collect();
+    assert!(
+        sha1s.contains(&"ac1e27c743c91f387589de554a359ff3aa70f284"),
+        "{sha1s:?}"
+    );
+    // The publisher's configs are now signed with the imported key.
+    let cfg = tmp("imported-SEP001122334455.cnf.xml.sgn");
+    std::fs::write(&cfg, http_get(base, "SEP001122334455.cnf.xml.sgn")).unwrap();
+    let o = run(&[
+        "sgn",
+        "verify",
+        "--cert",
+        s(&td("keys/ccm.crt.der")),
+        s(&cfg),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}

@@ -592,6 +592,15 @@ pub fn init_logging() {
 
 /// Reads the cluster file, then [`run`]s on a new tokio runtime until Ctrl-C (the CLI entry).
 pub fn serve_file_blocking(path: &std::path::Path, config: ServeConfig) -> Result<(), ServeError> {
+    serve_file_with_imports(path, None, config)
+}
+
+/// As [`serve_file_blocking`], loading a real cluster's certificates first ([`import_certs`]).
+pub fn serve_file_with_imports(
+    path: &std::path::Path,
+    imports: Option<&std::path::Path>,
+    config: ServeConfig,
+) -> Result<(), ServeError> {
     let meta = std::fs::metadata(path)
         .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
     if meta.len() > MAX_FILE as u64 {
@@ -606,7 +615,12 @@ pub fn serve_file_blocking(path: &std::path::Path, config: ServeConfig) -> Resul
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0);
-    let clusters = clusters_from_yaml(&text, now)?;
+    let mut clusters = clusters_from_yaml(&text, now)?;
+    if let Some(dir) = imports {
+        for line in import_certs(&mut clusters, dir, now)? {
+            println!("imported {line}");
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -624,4 +638,153 @@ impl ServeError {
             _ => 3,
         }
     }
+}
+
+/// `--import-certs DIR`: loads the certificates of a real cluster into the model, so that the
+/// files served are signed with that cluster's keys (reproducing a reported ITL in a lab).
+///
+/// Layout: `DIR/<cluster>/<node>/<purpose>.pem` (private key in PKCS#8 "PRIVATE KEY" + the
+/// certificate; purpose = CallManager, CallManager-ECDSA, tomcat, tomcat-ECDSA, ipsec, TVS, CAPF,
+/// ITLRecovery) replaces that identity; `DIR/<cluster>/trust/<store>/*.pem|*.der` (store =
+/// CallManager-trust, Phone-SAST-trust, …) uploads trust certificates on the publisher. Each
+/// identity's own certificate is first put in its -trust store, as CUCM requires the issuer there
+/// before a CA-signed upload (seed 000), then the identity is replaced (which triggers the
+/// model's documented restarts and resets). Returns one line per imported file.
+pub fn import_certs(
+    clusters: &mut [itlsim_server::Cluster],
+    dir: &std::path::Path,
+    now: i64,
+) -> Result<Vec<String>, ServeError> {
+    use itlsim_server::{AdminAction, CertPurpose, NodeId, TrustStoreKind};
+    let cfg = |m: String| ServeError::Config(m);
+    let mut done = Vec::new();
+    for c in clusters.iter_mut() {
+        let cdir = dir.join(c.name());
+        if !cdir.is_dir() {
+            continue;
+        }
+        let nodes: Vec<(NodeId, String)> = c
+            .nodes()
+            .iter()
+            .map(|n| (n.id, n.hostname.clone()))
+            .collect();
+        for (id, host) in nodes {
+            let ndir = cdir.join(&host);
+            let Ok(rd) = std::fs::read_dir(&ndir) else {
+                continue;
+            };
+            let mut files: Vec<std::path::PathBuf> =
+                rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            files.sort();
+            for f in files {
+                let stem = f
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_string();
+                let purpose = CertPurpose::parse(&stem).ok_or_else(|| {
+                    cfg(format!(
+                        "{}: unknown certificate type {stem:?}",
+                        f.display()
+                    ))
+                })?;
+                let text = std::fs::read(&f).map_err(|e| cfg(format!("{}: {e}", f.display())))?;
+                let blocks = pem::parse_many(&text)
+                    .map_err(|e| cfg(format!("{}: PEM: {e}", f.display())))?;
+                let cert_der = blocks
+                    .iter()
+                    .find(|b| b.tag() == "CERTIFICATE")
+                    .map(|b| b.contents().to_vec());
+                let key = blocks
+                    .iter()
+                    .find(|b| b.tag() == "PRIVATE KEY")
+                    .map(|b| b.contents().to_vec());
+                let (Some(cert_der), Some(key_pkcs8)) = (cert_der, key) else {
+                    return Err(cfg(format!(
+                        "{}: needs a CERTIFICATE and a PKCS#8 PRIVATE KEY block (convert with `openssl pkcs8 -topk8 -nocrypt`)",
+                        f.display()
+                    )));
+                };
+                let store = match purpose {
+                    CertPurpose::Tomcat | CertPurpose::TomcatEcdsa => TrustStoreKind::TomcatTrust,
+                    CertPurpose::Ipsec => TrustStoreKind::IpsecTrust,
+                    CertPurpose::Tvs => TrustStoreKind::TvsTrust,
+                    CertPurpose::Capf => TrustStoreKind::CapfTrust,
+                    _ => TrustStoreKind::CallManagerTrust,
+                };
+                c.apply(
+                    now,
+                    AdminAction::UploadTrust {
+                        node: id,
+                        store,
+                        cert_der: cert_der.clone(),
+                    },
+                )
+                .map_err(|e| cfg(format!("{}: {e}", f.display())))?;
+                c.apply(
+                    now,
+                    AdminAction::UploadCaSigned {
+                        node: id,
+                        purpose,
+                        cert_der,
+                        key_pkcs8,
+                    },
+                )
+                .map_err(|e| cfg(format!("{}: {e}", f.display())))?;
+                done.push(format!(
+                    "{}/{host}: {} from {}",
+                    c.name(),
+                    purpose.name(),
+                    f.display()
+                ));
+            }
+        }
+        let tdir = cdir.join("trust");
+        let Ok(rd) = std::fs::read_dir(&tdir) else {
+            continue;
+        };
+        let mut stores: Vec<std::path::PathBuf> =
+            rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        stores.sort();
+        for sdir in stores {
+            let sname = sdir
+                .file_name()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let store = TrustStoreKind::ALL
+                .into_iter()
+                .find(|k| k.name().eq_ignore_ascii_case(&sname))
+                .ok_or_else(|| cfg(format!("{}: unknown trust store {sname:?}", sdir.display())))?;
+            let Ok(rd) = std::fs::read_dir(&sdir) else {
+                continue;
+            };
+            let mut files: Vec<std::path::PathBuf> =
+                rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            files.sort();
+            for f in files {
+                let bytes = std::fs::read(&f).map_err(|e| cfg(format!("{}: {e}", f.display())))?;
+                let der = if bytes.first() == Some(&0x30) {
+                    bytes
+                } else {
+                    pem::parse_many(&bytes)
+                        .ok()
+                        .and_then(|b| b.into_iter().find(|b| b.tag() == "CERTIFICATE"))
+                        .map(|b| b.contents().to_vec())
+                        .ok_or_else(|| cfg(format!("{}: no certificate", f.display())))?
+                };
+                c.apply(
+                    now,
+                    AdminAction::UploadTrust {
+                        node: NodeId(0),
+                        store,
+                        cert_der: der,
+                    },
+                )
+                .map_err(|e| cfg(format!("{}: {e}", f.display())))?;
+                done.push(format!("{}: {} += {}", c.name(), store.name(), f.display()));
+            }
+        }
+    }
+    Ok(done)
 }

@@ -70,6 +70,11 @@ impl Drop for Child {
 /// `itlsim serve` of the two-node 12.5 example cluster with its ten ports at base..base+9
 /// (pub: http, tvs, tftp, 6971, 6972; then sub the same). Killed when dropped.
 pub fn serve_two_node(base: u16) -> Child {
+    serve_two_node_with(base, &[])
+}
+
+/// [`serve_two_node`] with extra `itlsim serve` arguments.
+pub fn serve_two_node_with(base: u16, extra: &[&str]) -> Child {
     let map = |h: &str, s: &str, p: u16| format!("{h}.{s}={p}");
     let cluster = Path::new(env!("CARGO_MANIFEST_DIR")).join("net/testdata/two-node.yaml");
     let args = vec![
@@ -99,7 +104,7 @@ pub fn serve_two_node(base: u16) -> Child {
     ];
     Child(
         bin()
-            .args(&args)
+            .args(args.iter().map(String::as_str).chain(extra.iter().copied()))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
