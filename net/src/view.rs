@@ -263,6 +263,20 @@ impl Clusters {
         Ok(report)
     }
 
+    /// Changes cluster `index` outside an admin action (device records added by bulk
+    /// administration, registration state), then tells the listeners. Service restarts are not
+    /// tracked here: use [`Clusters::apply`] for those.
+    pub fn modify<R>(&self, index: usize, f: impl FnOnce(&mut Cluster) -> R) -> Option<R> {
+        let slot = self.slots.get(index)?;
+        let r = {
+            let mut g = slot.model.write().unwrap_or_else(|p| p.into_inner());
+            f(&mut g)
+        };
+        slot.remember_keys();
+        self.changed.send_modify(|g| *g = g.wrapping_add(1));
+        Some(r)
+    }
+
     fn with<R>(&self, node: NodeRef, f: impl FnOnce(&Slot, &Cluster) -> R) -> Option<R> {
         let slot = self.slots.get(node.cluster)?;
         let g = slot.model.read().unwrap_or_else(|p| p.into_inner());
