@@ -151,8 +151,20 @@ pub struct PhoneSlot {
     next_timer: Option<SimTime>,
 }
 
+/// Live mode (`live.rs`): the phone network actions and model changes this driver hands to real
+/// sockets and real servers instead of answering them from its own model.
+pub(crate) trait LiveIo {
+    /// Takes a phone's `Fetch` or `QueryTvs`; `blocked` = the timeline's outage covers the
+    /// target's service now (the live side makes it a real dropped/refused path).
+    fn submit(&mut self, now: u64, phone: u32, action: Action, blocked: bool);
+    /// The admin action about to be applied to this driver's cluster `ci` at `at` (UNIX s).
+    fn admin(&mut self, ci: usize, at: i64, action: &AdminAction);
+    /// Device records added to cluster `ci` (bulk administration of a migration).
+    fn add_fleet(&mut self, ci: usize, model: &str, mac: u64);
+}
+
 #[derive(Debug)]
-enum Ev {
+pub(crate) enum Ev {
     Deliver(u32, Event),
     Timer(u32),
     Power(u32, bool),
@@ -229,9 +241,11 @@ pub struct Sim<'s> {
     /// Called at every state sample (each virtual minute) with the time and the counts: the
     /// CLI's progress line.
     pub progress: Option<Progress>,
+    /// Live mode: real I/O for fetches and TVS queries (`live.rs`).
+    pub(crate) live: Option<Box<dyn LiveIo>>,
 }
 
-fn host_of(cluster: usize, node: usize) -> [u8; 4] {
+pub(crate) fn host_of(cluster: usize, node: usize) -> [u8; 4] {
     [
         10,
         u8::try_from(cluster + 1).unwrap_or(255),
@@ -240,7 +254,7 @@ fn host_of(cluster: usize, node: usize) -> [u8; 4] {
     ]
 }
 
-fn ip_text(ip: [u8; 4]) -> String {
+pub(crate) fn ip_text(ip: [u8; 4]) -> String {
     format!("{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3])
 }
 
@@ -367,6 +381,7 @@ impl<'s> Sim<'s> {
             end_not_before: 0,
             record_events: true,
             progress: None,
+            live: None,
         };
         // Initial security mode and parameters, before any phone boots.
         for (ci, cp) in sc.clusters.iter().enumerate() {
@@ -407,7 +422,7 @@ impl<'s> Sim<'s> {
         Ok(sim)
     }
 
-    fn push(&mut self, at: u64, ev: Ev) {
+    pub(crate) fn push(&mut self, at: u64, ev: Ev) {
         if matches!(
             ev,
             Ev::Deliver(..) | Ev::Power(..) | Ev::Reset(_) | Ev::User(..)
@@ -457,10 +472,7 @@ impl<'s> Sim<'s> {
 
     /// Runs to the end and returns what happened.
     pub fn run(mut self) -> RunOutput {
-        let last_step = self.sc.steps.len();
-        if last_step == 0 {
-            self.push(self.now + SETTLE_POLL_MS, Ev::SettleCheck(0, 0));
-        }
+        self.start();
         while let Some(e) = self.queue.pop() {
             if self.done {
                 break;
@@ -469,6 +481,47 @@ impl<'s> Sim<'s> {
             self.processed += 1;
             self.dispatch(e.ev);
         }
+        self.finish()
+    }
+
+    /// Schedules the end-of-run settle check of a scenario without steps (what `run` does first).
+    pub(crate) fn start(&mut self) {
+        if self.sc.steps.is_empty() {
+            self.push(self.now + SETTLE_POLL_MS, Ev::SettleCheck(0, 0));
+        }
+    }
+
+    /// Time of the next queued event.
+    pub(crate) fn next_at(&self) -> Option<u64> {
+        self.queue.peek().map(|e| e.at)
+    }
+
+    /// Runs the next queued event (live mode's loop); false when the run is over.
+    pub(crate) fn step_one(&mut self) -> bool {
+        if self.done {
+            return false;
+        }
+        let Some(e) = self.queue.pop() else {
+            return false;
+        };
+        self.now = self.now.max(e.at);
+        self.processed += 1;
+        self.dispatch(e.ev);
+        !self.done
+    }
+
+    /// Virtual now (ms).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.now
+    }
+
+    /// The cluster models (live mode starts its servers from an identical twin).
+    pub(crate) fn take_clusters(&mut self) -> Vec<Cluster> {
+        std::mem::take(&mut self.clusters)
+    }
+
+    /// Ends the run and returns what happened.
+    pub(crate) fn finish(self) -> RunOutput {
         let final_states = self.states();
         RunOutput {
             steps: self.steps,
@@ -620,6 +673,9 @@ impl<'s> Sim<'s> {
 
     fn admin(&mut self, ci: usize, action: AdminAction, notes: &mut Vec<String>) {
         let at = self.unix_now();
+        if let Some(io) = self.live.as_mut() {
+            io.admin(ci, at, &action);
+        }
         match self.clusters[ci].apply(at, action) {
             Ok(report) => {
                 // Files built before the change are stale for the phones that will now ask; drop
@@ -779,6 +835,9 @@ impl<'s> Sim<'s> {
                         .is_ok()
                     {
                         added += 1;
+                        if let Some(io) = self.live.as_mut() {
+                            io.add_fleet(*cluster, model, mac);
+                        }
                     }
                 }
                 for &p in &ps {
@@ -908,6 +967,33 @@ impl<'s> Sim<'s> {
     }
 
     fn action(&mut self, i: u32, a: Action) {
+        if let Some(mut io) = self.live.take() {
+            let rest = self.live_submit(io.as_mut(), i, a);
+            self.live = Some(io);
+            match rest {
+                Some(a) => return self.action_model(i, a),
+                None => return,
+            }
+        }
+        self.action_model(i, a)
+    }
+
+    /// Live mode: network actions go to the real sockets, with the timeline's outage state.
+    fn live_submit(&self, io: &mut dyn LiveIo, i: u32, a: Action) -> Option<Action> {
+        let blocked = match &a {
+            Action::Fetch { server, .. } => self
+                .resolve(server)
+                .is_some_and(|(c, n)| self.outage(c, n, Service::Tftp)),
+            Action::QueryTvs { host, .. } => self
+                .resolve(host)
+                .is_some_and(|(c, n)| self.outage(c, n, Service::Tvs)),
+            _ => return Some(a),
+        };
+        io.submit(self.now, i, a, blocked);
+        None
+    }
+
+    fn action_model(&mut self, i: u32, a: Action) {
         let lat = self.sc.knobs.latency_ms;
         let at = self.now + lat;
         match a {

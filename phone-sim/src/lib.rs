@@ -8,5 +8,6 @@
 
 pub mod driver;
 pub mod html;
+pub mod live;
 pub mod report;
 pub mod scenario;
