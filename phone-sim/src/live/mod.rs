@@ -17,6 +17,7 @@
 //!
 //! Registration stays modelled (no SCCP/SIP server), as in virtual mode.
 
+pub mod bench;
 pub mod fleet;
 pub mod io;
 
