@@ -25,6 +25,20 @@ pub struct RunArgs {
     /// Only the expectation lines and the final counts.
     #[arg(long)]
     pub quiet: bool,
+    /// `virtual` (deterministic virtual time) or `live` (real TFTP/HTTP(S)/TVS-over-TLS servers
+    /// and phone clients on 127.0.0.1).
+    #[arg(long, value_enum, default_value = "virtual")]
+    pub mode: Mode,
+    /// Live mode: scenario seconds per wall second while traffic is on the wire (idle time is
+    /// skipped).
+    #[arg(long, default_value_t = 60.0)]
+    pub speed: f64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    Virtual,
+    Live,
 }
 
 #[derive(Args)]
@@ -90,17 +104,10 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         sc.seed = s;
     }
     let started = Instant::now();
-    let mut sim = match Sim::new(&sc) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("itlsim: {e}");
-            return Ok(ExitCode::from(3));
-        }
-    };
     // A progress line on stderr when it is a terminal (hidden in CI and pipes).
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    if tty {
-        sim.progress = Some(Box::new(|t, c| {
+    let progress: Option<itlsim_sim::driver::Progress> = if tty {
+        Some(Box::new(|t, c| {
             eprint!(
                 "\r  {}  registered {:>7}  trusted {:>7}  locked {:>7}  off {:>7} ",
                 report::hms(t),
@@ -109,9 +116,41 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
                 c.locked,
                 c.off
             );
-        }));
-    }
-    let out = sim.run();
+        }))
+    } else {
+        None
+    };
+    let mut live_report = None;
+    let out = if a.mode == Mode::Live {
+        if !(a.speed > 0.0 && a.speed.is_finite()) {
+            eprintln!("itlsim: --speed must be a positive number");
+            return Ok(ExitCode::from(2));
+        }
+        let cfg = itlsim_sim::live::LiveConfig {
+            speed: a.speed,
+            ..Default::default()
+        };
+        match itlsim_sim::live::run(&sc, &cfg, progress) {
+            Ok((out, rep)) => {
+                live_report = Some(rep);
+                out
+            }
+            Err(e) => {
+                eprintln!("itlsim: {e}");
+                return Ok(ExitCode::from(3));
+            }
+        }
+    } else {
+        let mut sim = match Sim::new(&sc) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("itlsim: {e}");
+                return Ok(ExitCode::from(3));
+            }
+        };
+        sim.progress = progress;
+        sim.run()
+    };
     if tty {
         eprintln!();
     }
@@ -137,10 +176,20 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         wall.as_secs_f64(),
         out.events_processed as f64 / wall.as_secs_f64().max(1e-9)
     );
+    if let Some(rep) = &live_report {
+        eprint!("{}", rep.text());
+    }
     if let Some(dir) = &a.out {
         if let Err(e) = report::write_all(dir, &sc, &out, &results) {
             eprintln!("itlsim: cannot write reports to {}: {e}", dir.display());
             return Ok(ExitCode::from(3));
+        }
+        if let Some(rep) = &live_report {
+            let json = serde_json::to_string_pretty(rep).unwrap_or_default();
+            if let Err(e) = std::fs::write(dir.join("live.json"), json) {
+                eprintln!("itlsim: cannot write live.json: {e}");
+                return Ok(ExitCode::from(3));
+            }
         }
         eprintln!(
             "reports in {}/ (report.html, timeline.svg, summary.txt, summary.json, phones.ndjson, events.ndjson, junit.xml)",
