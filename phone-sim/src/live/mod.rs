@@ -56,7 +56,7 @@ impl Default for LiveConfig {
     fn default() -> Self {
         Self {
             speed: 60.0,
-            max_in_flight: 256,
+            max_in_flight: 64,
             wall_limit: Duration::from_secs(1800),
             threads: 2,
         }
@@ -80,6 +80,9 @@ pub struct LiveReport {
     pub latency: Vec<LatencyRow>,
     /// Admin actions the served twin answered differently from the driver's model (must be 0).
     pub twin_mismatches: u64,
+    /// Wall time (s) during which scenario time was held because `max_in_flight` operations
+    /// were already on the wire (the host, not the scenario, was the bottleneck).
+    pub held_s: f64,
     /// The run hit the wall-clock limit.
     pub wall_limit_hit: bool,
     /// What is modelled rather than on the wire.
@@ -95,8 +98,13 @@ impl LiveReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "live mode: {:.1} s wall, speed {}, {} operations, peak {} on the wire (bound {})",
-            self.wall_s, self.speed, self.operations, self.peak_in_flight, self.max_in_flight
+            "live mode: {:.1} s wall, speed {}, {} operations, peak {} on the wire or queued (bound {}), scenario time held {:.1} s (host saturated)",
+            self.wall_s,
+            self.speed,
+            self.operations,
+            self.peak_in_flight,
+            self.max_in_flight,
+            self.held_s
         );
         let _ = writeln!(
             s,
@@ -186,11 +194,32 @@ struct Clock {
     base_v: u64,
     base_w: Instant,
     speed: f64,
+    /// Held: the host is saturated (operations wait for a slot); scenario time does not run, so
+    /// a simulator bottleneck is not mistaken for a network timeout.
+    held: bool,
+    held_wall: Duration,
 }
 
 impl Clock {
     fn now(&self) -> u64 {
+        if self.held {
+            return self.base_v;
+        }
         self.base_v + (self.base_w.elapsed().as_secs_f64() * 1000.0 * self.speed) as u64
+    }
+
+    fn hold(&mut self, on: bool) {
+        if on == self.held {
+            return;
+        }
+        if on {
+            self.base_v = self.now();
+            self.held = true;
+        } else {
+            self.held = false;
+            self.held_wall += self.base_w.elapsed();
+        }
+        self.base_w = Instant::now();
     }
 
     fn jump(&mut self, v: u64) {
@@ -279,6 +308,8 @@ async fn drive(
         base_v: 0,
         base_w: Instant::now(),
         speed: cfg.speed.max(1e-3),
+        held: false,
+        held_wall: Duration::ZERO,
     };
     let mut lat = Latencies::default();
     let mut in_flight = 0usize;
@@ -294,6 +325,7 @@ async fn drive(
             sim.push(at, Ev::Deliver(d.phone, ev));
         }
     };
+    let mut held_wall = Duration::ZERO;
 
     'run: loop {
         if started.elapsed() > cfg.wall_limit {
@@ -322,6 +354,7 @@ async fn drive(
             });
         }
         peak = peak.max(in_flight);
+        clock.hold(in_flight >= cfg.max_in_flight);
         if in_flight == 0 {
             match sim.next_at() {
                 Some(t) => {
@@ -350,6 +383,8 @@ async fn drive(
             deliver(&mut sim, &clock, d, &mut lat);
         }
     }
+    clock.hold(false);
+    held_wall += clock.held_wall;
     sim.live = None;
     let out = sim.finish();
     server.shutdown().await;
@@ -371,6 +406,7 @@ async fn drive(
         operations,
         latency: lat.rows(),
         twin_mismatches: mismatches.get(),
+        held_s: held_wall.as_secs_f64(),
         wall_limit_hit: limit_hit,
         modelled,
         listeners,
