@@ -311,7 +311,7 @@ pub fn boot_bench(n: usize, concurrency: usize, threads: usize) -> Result<BootBe
                     env.clone(),
                     PhoneSetup {
                         mac: Mac([b[2], b[3], b[4], b[5], b[6], b[7]]),
-                        model: model.clone(),
+                        model,
                         tftp: tftp.clone(),
                         device_key: None,
                         load: None,
