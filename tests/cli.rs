@@ -311,11 +311,11 @@ fn schema_describes_the_scenario_file_strictly() {
 
 #[test]
 fn phone_check_asks_a_real_tvs_over_tls() {
-    let base = 20_000 + (std::process::id() % 2000) as u16 * 10;
+    let base = 20_000 + (std::process::id() % 500) as u16 * 10;
     let _server = serve_two_node(base);
     let itl = tmp("pub-ITLFile.tlv");
     std::fs::write(&itl, http_get(base, "ITLFile.tlv")).unwrap();
-    let cfg = tmp("SEP001122334455.cnf.xml.sgn");
+    let cfg = tmp("tvs-SEP001122334455.cnf.xml.sgn");
     std::fs::write(&cfg, http_get(base + 5, "SEP001122334455.cnf.xml.sgn")).unwrap();
     // The subscriber's config is signed by the subscriber's CallManager, which the publisher's
     // ITL does not carry (K12): the phone asks TVS, which vouches for it (E1).
@@ -388,7 +388,7 @@ fn serve_imports_a_real_clusters_certificate_and_signs_with_its_key() {
     let node = dir.join("LAB/cucm-pub");
     std::fs::create_dir_all(&node).unwrap();
     std::fs::copy(td("keys/ccm.pem"), node.join("CallManager.pem")).unwrap();
-    let base = 25_000 + (std::process::id() % 2000) as u16 * 10;
+    let base = 25_000 + (std::process::id() % 500) as u16 * 10;
     let _server = serve_two_node_with(base, &["--import-certs", s(&dir)]);
     let itl = tmp("imported-ITLFile.tlv");
     std::fs::write(&itl, http_get(base, "ITLFile.tlv")).unwrap();

@@ -30,7 +30,7 @@ fn real_clients_get_the_models_bytes_and_certificates() {
     for t in ["curl", "openssl", "tftp"] {
         have(t);
     }
-    let base = 30_000 + (std::process::id() % 2000) as u16 * 10;
+    let base = 30_000 + (std::process::id() % 270) as u16 * 10;
     let _server = serve_two_node(base);
     // The model's ITL over HTTP 6970 (waits for the server to listen), as the reference.
     let itl = http_get(base, "ITLFile.tlv");
