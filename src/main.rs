@@ -2,6 +2,7 @@
 //! This file only parses arguments and dispatches; the work is in the library crates.
 
 mod files;
+mod fleet;
 mod phone;
 mod run;
 mod serve;
@@ -45,6 +46,12 @@ enum Command {
     /// One simulated phone against real files.
     #[command(subcommand)]
     Phone(PhoneCmd),
+    /// Boot a fleet of simulated phones against external servers (`itlsim serve`, a lab CUCM)
+    /// over real TFTP/HTTP(S)/TVS; per-phone outcomes (exit 0 all registered, 1 not, 2 bad input).
+    Phones(fleet::PhonesArgs),
+    /// Benchmarks that print ratios measured in the same run.
+    #[command(subcommand)]
+    Bench(fleet::BenchCmd),
 }
 
 #[derive(Subcommand)]
@@ -84,6 +91,8 @@ fn main() -> ExitCode {
         Command::Validate(a) => run::validate(a),
         Command::Explain(a) => run::explain(a),
         Command::Schema => run::schema(),
+        Command::Phones(a) => fleet::phones(a),
+        Command::Bench(c) => fleet::bench(c),
 
         Command::Serve(a) => serve::serve(a),
     };

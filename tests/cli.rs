@@ -422,3 +422,90 @@ fn serve_imports_a_real_clusters_certificate_and_signs_with_its_key() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+#[test]
+fn phones_boot_against_itlsim_serve_in_another_process() {
+    // issue 7 "point it at other servers": a fleet of phone cores over real TFTP/HTTP against an
+    // `itlsim serve` process. The test's port map is not the offset scheme, so HTTP and HTTPS of
+    // the TFTP host are routed explicitly.
+    let base = 22_500 + (std::process::id() % 500) as u16 * 10;
+    let _server = serve_two_node(base);
+    let itl = http_get(base, "ITLFile.tlv"); // waits until it listens
+    let tftp = format!("127.0.0.1:{}", base + 2);
+    let http = format!("127.0.0.1.http=127.0.0.1:{base}");
+    let https = format!("127.0.0.1.https6971=127.0.0.1:{}", base + 3);
+    let o = run(&[
+        "phones", "--tftp", &tftp, "--route", &http, "--route", &https, "--count", "4", "--json",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let phones: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(phones.len(), 4);
+    let signer = run(&[
+        "itl",
+        "show",
+        "--json",
+        s(&{
+            let p = tmp("phones-ITLFile.tlv");
+            std::fs::write(&p, &itl).unwrap();
+            p
+        }),
+    ]);
+    let signer: serde_json::Value = serde_json::from_slice(&signer.stdout).unwrap();
+    let serial = signer["header"]["serial"].as_str().unwrap().to_string();
+    for (i, p) in phones.iter().enumerate() {
+        assert_eq!(p["device"], format!("SEP00112233445{}", 5 + i), "{p}");
+        assert_eq!(p["end"], "registered", "{p}");
+        // Factory-new: the served ITL is installed on first use (§3.1), signed by ITLRecovery (V12).
+        let held = p["itl_signer"].as_str().unwrap();
+        assert!(held.contains("ITLRECOVERY_cucm-pub"), "{held}");
+        assert!(
+            held.ends_with(&format!("serial {serial}")),
+            "{held} vs {serial}"
+        );
+        assert!(
+            p["trace"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t.as_str().unwrap().contains("T-CFG")),
+            "{p}"
+        );
+    }
+    // Phones that hold another cluster's ITL (a migration without bulk import): the served ITL's
+    // signer is no SAST of theirs and they have no TVS to ask: locked, exit 1.
+    let o = run(&[
+        "phones",
+        "--tftp",
+        &tftp,
+        "--route",
+        &http,
+        "--count",
+        "2",
+        "--itl",
+        s(&td("tlv/ITLFile_sha1.tlv")),
+        "--json",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    for l in out.lines() {
+        let p: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(p["end"], "not-registered", "{p}");
+        assert_eq!(p["locked"], "no-tvs", "{p}");
+        assert!(
+            p["status"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m.as_str().unwrap().contains("Trust List update failed")),
+            "{p}"
+        );
+    }
+    // Bad input is a usage error naming the argument.
+    let o = run(&["phones", "--tftp", &tftp, "--route", "nonsense"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("route \"nonsense\""));
+}

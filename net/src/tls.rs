@@ -76,6 +76,12 @@ const LEGACY_SCHEMES: [SignatureScheme; 6] = [
     SignatureScheme::RSA_PKCS1_SHA512,
 ];
 
+/// The RSA signature schemes, for a client that wants to be given a server's RSA identity (6971
+/// presents CallManager-ECDSA to clients that offer ECDSA).
+pub fn rsa_schemes() -> Vec<SignatureScheme> {
+    LEGACY_SCHEMES.to_vec()
+}
+
 impl SigningKey for LegacyRsaKey {
     fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn Signer>> {
         let scheme = LEGACY_SCHEMES.into_iter().find(|s| offered.contains(s))?;

@@ -164,6 +164,9 @@ pub struct Ctx {
     pub sem: Arc<Semaphore>,
     /// TVS handshakes of TLS-1.0-only phones carried over TLS 1.2 (modelled).
     pub tls10_modelled: AtomicU64,
+    /// Where hosts that are not in `addrs` go (`itlsim phones` against external servers);
+    /// `None`: nowhere (refusal / silence).
+    pub route: Option<Route>,
     _holders: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -216,9 +219,13 @@ pub async fn new_ctx(
         speed,
         sem: Arc::new(Semaphore::new(max_in_flight.max(1))),
         tls10_modelled: AtomicU64::new(0),
+        route: None,
         _holders: vec![h1, h2],
     })
 }
+
+/// Resolves a phone-visible host and service to a socket address outside the fixed table.
+pub type Route = Box<dyn Fn(&str, Port) -> Option<SocketAddr> + Send + Sync>;
 
 /// Scenario milliseconds → wall duration at `speed`.
 pub fn scaled(ms: u64, speed: f64) -> Duration {
@@ -227,7 +234,10 @@ pub fn scaled(ms: u64, speed: f64) -> Duration {
 
 impl Ctx {
     fn addr(&self, host: &str, port: Port) -> Option<SocketAddr> {
-        self.addrs.get(&(host.to_string(), port)).copied()
+        self.addrs
+            .get(&(host.to_string(), port))
+            .copied()
+            .or_else(|| self.route.as_ref().and_then(|r| r(host, port)))
     }
 
     fn tftp_options(&self) -> TftpOptions {

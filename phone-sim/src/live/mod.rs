@@ -18,6 +18,7 @@
 //! Registration stays modelled (no SCCP/SIP server), as in virtual mode.
 
 pub mod bench;
+pub mod external;
 pub mod fleet;
 pub mod io;
 
