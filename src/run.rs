@@ -186,7 +186,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         }
         if let Some(rep) = &live_report {
             let json = serde_json::to_string_pretty(rep).unwrap_or_default();
-            if let Err(e) = std::fs::write(dir.join("live.json"), json) {
+            if let Err(e) = report::write_atomic(dir, "live.json", json.as_bytes()) {
                 eprintln!("itlsim: cannot write live.json: {e}");
                 return Ok(ExitCode::from(3));
             }

@@ -199,6 +199,47 @@ fn bad_scenario_files_give_located_errors_with_hints() {
             "only one of at, after, wait",
         ),
         (
+            "field of another action",
+            format!("{BASE}timeline:\n  - at: 1m\n    do: reset-phones\n    cert: TVS\n"),
+            "cert does not apply to \"reset-phones\"",
+        ),
+        (
+            "duplicate step label",
+            format!(
+                "{BASE}timeline:\n  - at: 1m\n    label: x\n    do: reset-phones\n  - at: 2m\n    label: x\n    do: reset-phones\n"
+            ),
+            "label \"x\" is used twice",
+        ),
+        (
+            "steps out of order",
+            format!(
+                "{BASE}timeline:\n  - at: 10m\n    do: reset-phones\n  - at: 5m\n    do: reset-phones\n"
+            ),
+            "comes before an earlier step",
+        ),
+        (
+            "restore of a backup never taken",
+            format!(
+                "{BASE}timeline:\n  - at: 10m\n    do: restore\n    cluster: A\n    name: monday\n"
+            ),
+            "no backup \"monday\" of cluster A",
+        ),
+        (
+            "interval without batch",
+            format!("{BASE}timeline:\n  - at: 1m\n    do: reset-phones\n    interval: 5m\n"),
+            "interval needs batch",
+        ),
+        (
+            "zero knob",
+            format!("{BASE}knobs:\n  tftp_retx_ms: 0\n"),
+            "tftp_retx_ms must be at least 1",
+        ),
+        (
+            "misspelt knob value",
+            format!("{BASE}knobs:\n  tvs_selection: round-robbin\n"),
+            "did you mean \"round-robin\"",
+        ),
+        (
             "yaml 1.1 boolean",
             format!("{BASE}knobs:\n  ctl_tofu_if_itl_present: yes\n"),
             "",
@@ -229,4 +270,67 @@ fn bad_scenario_files_give_located_errors_with_hints() {
     let o = bin().arg("validate").arg(&f).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no scenario"));
+}
+
+#[test]
+fn live_mode_from_the_cli_writes_the_same_reports_plus_latencies() {
+    let out = std::env::temp_dir().join(format!("itlsim-live-{}", std::process::id()));
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/first-boot-v14.yaml");
+    let o = bin()
+        .args([
+            "run",
+            f.to_str().unwrap(),
+            "--mode",
+            "live",
+            "--speed",
+            "120",
+            "--quiet",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in [
+        "summary.json",
+        "phones.ndjson",
+        "junit.xml",
+        "report.html",
+        "live.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let live: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("live.json")).unwrap()).unwrap();
+    assert_eq!(live["twin_mismatches"], 0);
+    let services: Vec<&str> = live["latency"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["service"].as_str().unwrap())
+        .collect();
+    // First boot: CTL/ITL/config over HTTP 6970 and TFTP, real sockets.
+    assert!(
+        services.contains(&"tftp") && services.contains(&"http6970"),
+        "{services:?}"
+    );
+    assert!(
+        live["latency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["count"].as_u64().unwrap() > 0)
+    );
+    let listeners = live["listeners"].as_array().unwrap();
+    assert!(
+        listeners
+            .iter()
+            .all(|l| l.as_str().unwrap().contains("127.0.0.1:"))
+    );
 }

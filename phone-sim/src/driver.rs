@@ -175,7 +175,7 @@ pub(crate) enum Ev {
     User(u32, UserAction),
     Step(usize),
     SettleCheck(usize, u64),
-    OutageEnd(usize, u16, Service),
+    OutageEnd(usize, u16, Service, Option<u16>),
     Sample,
 }
 
@@ -225,7 +225,7 @@ pub struct Sim<'s> {
     out: Vec<Action>,
     blobs: HashMap<usize, (Arc<[u8]>, Arc<Blob>)>,
     certs: HashMap<Vec<u8>, Arc<Blob>>,
-    outages: BTreeMap<(usize, u16, Service), u64>,
+    outages: BTreeMap<(usize, u16, Service, Option<u16>), u64>,
     backups: BTreeMap<(usize, String), DrsBackup>,
     steps: Vec<StepRecord>,
     events: Vec<EventRecord>,
@@ -592,9 +592,13 @@ impl<'s> Sim<'s> {
                     self.push(self.now + SETTLE_POLL_MS, Ev::SettleCheck(i, since));
                 }
             }
-            Ev::OutageEnd(c, n, s) => {
-                if self.outages.get(&(c, n, s)).is_some_and(|t| *t <= self.now) {
-                    self.outages.remove(&(c, n, s));
+            Ev::OutageEnd(c, n, s, g) => {
+                if self
+                    .outages
+                    .get(&(c, n, s, g))
+                    .is_some_and(|t| *t <= self.now)
+                {
+                    self.outages.remove(&(c, n, s, g));
                 }
             }
             Ev::Sample => {
@@ -750,18 +754,48 @@ impl<'s> Sim<'s> {
                 };
                 self.admin(*cluster, a, notes);
             }
-            Act::ResetPhones { target, window_ms } => {
+            Act::ResetPhones {
+                target,
+                window_ms,
+                batch,
+            } => {
                 let ps: Vec<u32> = self
                     .targets(target)
                     .into_iter()
                     .filter(|i| self.phones[*i as usize].powered)
                     .collect();
-                notes.push(format!(
-                    "reset of {} powered phones over {} s",
-                    ps.len(),
-                    window_ms / 1000
-                ));
-                self.spread(&ps, *window_ms, Ev::Reset);
+                match batch {
+                    None => {
+                        notes.push(format!(
+                            "reset of {} powered phones over {} s",
+                            ps.len(),
+                            window_ms / 1000
+                        ));
+                        self.spread(&ps, *window_ms, Ev::Reset);
+                    }
+                    Some((size, interval)) => {
+                        let size = usize::try_from(*size).unwrap_or(usize::MAX).max(1);
+                        let n = ps.len().div_ceil(size);
+                        notes.push(format!(
+                            "reset of {} powered phones in {n} batches of {size}, every {} s, each over {} s",
+                            ps.len(),
+                            interval / 1000,
+                            window_ms / 1000
+                        ));
+                        let now = self.now;
+                        for (k, chunk) in ps.chunks(size).enumerate() {
+                            let start = now + interval.saturating_mul(k as u64);
+                            for &p in chunk {
+                                let d = if *window_ms == 0 {
+                                    0
+                                } else {
+                                    self.rng.gen_range(0..*window_ms)
+                                };
+                                self.push(start + d, Ev::Reset(p));
+                            }
+                        }
+                    }
+                }
             }
             Act::PowerOff { target, fraction } => {
                 let ps: Vec<u32> = self
@@ -865,12 +899,20 @@ impl<'s> Sim<'s> {
                 node,
                 service,
                 duration_ms,
+                group,
             } => {
-                let key = (*cluster, u16::try_from(*node).unwrap_or(0), *service);
+                let g = group.map(|g| u16::try_from(g).unwrap_or(u16::MAX));
+                let key = (*cluster, u16::try_from(*node).unwrap_or(0), *service, g);
                 self.outages.insert(key, self.now + duration_ms);
-                self.push(self.now + duration_ms, Ev::OutageEnd(key.0, key.1, key.2));
+                self.push(
+                    self.now + duration_ms,
+                    Ev::OutageEnd(key.0, key.1, key.2, key.3),
+                );
+                let from = group
+                    .map(|g| format!(" from group {}", self.sc.fleet[g].name))
+                    .unwrap_or_default();
                 notes.push(format!(
-                    "[{}] {service:?} on {} unreachable for {} s",
+                    "[{}] {service:?} on {} unreachable{from} for {} s",
                     self.sc.clusters[*cluster].name,
                     self.sc.clusters[*cluster].nodes[*node],
                     duration_ms / 1000
@@ -904,10 +946,15 @@ impl<'s> Sim<'s> {
         }
     }
 
-    fn outage(&self, c: usize, n: NodeId, s: Service) -> bool {
-        self.outages
-            .get(&(c, n.0, s))
-            .is_some_and(|t| *t > self.now)
+    /// Is the path from phone `i` to service `s` of node `n` blocked now (an outage for every
+    /// phone, or one scoped to the phone's fleet group)?
+    fn outage(&self, i: u32, c: usize, n: NodeId, s: Service) -> bool {
+        let g = self.phones[i as usize].group;
+        [None, Some(g)].into_iter().any(|scope| {
+            self.outages
+                .get(&(c, n.0, s, scope))
+                .is_some_and(|t| *t > self.now)
+        })
     }
 
     /// Trust lists are served to every phone: interned by the server's shared buffer (kept
@@ -983,10 +1030,10 @@ impl<'s> Sim<'s> {
         let blocked = match &a {
             Action::Fetch { server, .. } => self
                 .resolve(server)
-                .is_some_and(|(c, n)| self.outage(c, n, Service::Tftp)),
+                .is_some_and(|(c, n)| self.outage(i, c, n, Service::Tftp)),
             Action::QueryTvs { host, .. } => self
                 .resolve(host)
-                .is_some_and(|(c, n)| self.outage(c, n, Service::Tvs)),
+                .is_some_and(|(c, n)| self.outage(i, c, n, Service::Tvs)),
             _ => return Some(a),
         };
         io.submit(self.now, i, a, blocked);
@@ -1019,7 +1066,7 @@ impl<'s> Sim<'s> {
                     }
                     return; // TFTP to nowhere: silence; the phone's own deadline applies.
                 };
-                if self.outage(c, n, Service::Tftp) {
+                if self.outage(i, c, n, Service::Tftp) {
                     return; // unreachable host: no answer on any transport
                 }
                 match self.clusters[c].tftp_get(n, &name) {
@@ -1097,7 +1144,7 @@ impl<'s> Sim<'s> {
                 req, host, frame, ..
             } => {
                 let reply = self.resolve(&host).and_then(|(c, n)| {
-                    if self.outage(c, n, Service::Tvs) {
+                    if self.outage(i, c, n, Service::Tvs) {
                         return None;
                     }
                     let msg = Message::decode(&frame, 16 * 1024).ok()?;
@@ -1134,7 +1181,7 @@ impl<'s> Sim<'s> {
                 let target = cms.iter().find_map(|h| {
                     let (c, n) = self.resolve(h)?;
                     let node = self.clusters[c].node(n).ok()?;
-                    (node.runs(Service::CallManager) && !self.outage(c, n, Service::CallManager))
+                    (node.runs(Service::CallManager) && !self.outage(i, c, n, Service::CallManager))
                         .then_some((c, n))
                 });
                 let (ok, cm_cert) = match target {

@@ -221,6 +221,82 @@ struct StepDef {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     window: Option<S<String>>,
+    /// `reset-phones`: phones per batch (the rest follow in later batches).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    batch: Option<S<u64>>,
+    /// `reset-phones` with `batch`: time between the starts of two batches (default: `window`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    interval: Option<S<String>>,
+}
+
+/// The optional step fields that are set, with where they are.
+fn set_fields(s: &StepDef) -> Vec<(&'static str, Location)> {
+    let mut v = Vec::new();
+    for (n, f) in [
+        ("cluster", &s.cluster),
+        ("to", &s.to),
+        ("node", &s.node),
+        ("cert", &s.cert),
+        ("service", &s.service),
+        ("group", &s.group),
+        ("kind", &s.kind),
+        ("value", &s.value),
+        ("param", &s.param),
+        ("name", &s.name),
+        ("version", &s.version),
+        ("for", &s.duration),
+        ("window", &s.window),
+        ("interval", &s.interval),
+    ] {
+        if let Some(x) = f {
+            v.push((n, x.referenced));
+        }
+    }
+    if let Some(x) = s.tftp.first() {
+        v.push(("tftp", x.referenced));
+    }
+    if let Some(x) = &s.fraction {
+        v.push(("fraction", x.referenced));
+    }
+    if let Some(x) = &s.batch {
+        v.push(("batch", x.referenced));
+    }
+    v
+}
+
+/// The fields each action takes (besides at/after/wait/label/do).
+fn fields_of(action: &str) -> &'static [&'static str] {
+    match action {
+        "regen-cert" => &["cluster", "node", "cert"],
+        "restart-service" | "stop-service" | "start-service" => &["cluster", "node", "service"],
+        "itl-reset-localkey" | "set-non-secure" | "ctl-update" | "ctl-reset-localkey"
+        | "switch-version" => &["cluster"],
+        "set-mixed-mode" => &["cluster", "kind"],
+        "upgrade" => &["cluster", "version"],
+        "set-param" => &["cluster", "param", "value"],
+        "reset-phones" => &["group", "cluster", "window", "batch", "interval"],
+        "power-off" => &["group", "cluster", "fraction"],
+        "power-on" => &["group", "cluster", "window"],
+        "erase-itl" | "factory-reset" => &["group", "cluster"],
+        "move-phones" => &["group", "to", "tftp", "window"],
+        "outage" => &["cluster", "node", "service", "for", "group"],
+        "bulk-migrate" => &["cluster", "to", "kind"],
+        "backup" | "restore" => &["cluster", "name"],
+        _ => &[],
+    }
+}
+
+/// Where a step is reported: its `do:`, else its timing key.
+fn anchor(s: &StepDef) -> Location {
+    s.action
+        .as_ref()
+        .or(s.at.as_ref())
+        .or(s.after.as_ref())
+        .or(s.wait.as_ref())
+        .map(|a| a.referenced)
+        .unwrap_or(Location::UNKNOWN)
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -285,6 +361,44 @@ struct KnobsDef {
     reset_window: Option<S<String>>,
     #[serde(default)]
     latency_ms: Option<u64>,
+    /// `priority` (default) or `round-robin` (§4.2, K2).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    tvs_selection: Option<S<String>>,
+    /// Per TVS member (§10, default 10).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    tvs_connect_timeout_s: Option<S<u32>>,
+    /// First TFTP retransmit (§10, default 500, doubling).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    tftp_retx_ms: Option<S<u32>>,
+    /// TFTP retransmits per file (§10, default 4).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    tftp_retries: Option<S<u32>>,
+    /// Reject expired certificates (§3.9, K14, default false).
+    #[serde(default)]
+    check_expiry: Option<bool>,
+    /// ITL size limit of the phones (E10, default 65536).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    itl_max_bytes: Option<S<u32>>,
+    /// Secure-profile CTL download attempts (§2.4, §10, default 4).
+    #[serde(default)]
+    #[schemars(with = "Option<u8>")]
+    secure_ctl_attempts: Option<S<u8>>,
+    /// HTTP/HTTPS timeout before the next transport (default 10) [I].
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    http_timeout_s: Option<S<u32>>,
+    /// Back-off before a new cycle after every TFTP server failed (K10, default 30) [I].
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    provision_retry_s: Option<S<u32>>,
+    /// Keep each phone's decision trace (default true; false saves memory in huge runs).
+    #[serde(default)]
+    trace: Option<bool>,
 }
 
 // ---- the validated scenario ----
@@ -368,12 +482,16 @@ pub enum Act {
         /// The action.
         action: AdminVerb,
     },
-    /// Reset (CUCM "Reset") phones, spread over `window_ms`.
+    /// Reset (CUCM "Reset") phones, spread over `window_ms`; with `batch`, `(size, interval_ms)`:
+    /// in batches of `size` phones (fleet order), batch k starting `k × interval_ms` later, each
+    /// spread over `window_ms` (the seeds' "batch reset").
     ResetPhones {
         /// Which.
         target: Target,
         /// Spread.
         window_ms: u64,
+        /// Batches.
+        batch: Option<(u64, u64)>,
     },
     /// Power phones off (a fraction of them).
     PowerOff {
@@ -420,6 +538,9 @@ pub enum Act {
         service: Service,
         /// How long (ms).
         duration_ms: u64,
+        /// Only between this fleet group and the node (a port blocked by a firewall); `None`:
+        /// for every phone.
+        group: Option<usize>,
     },
     /// Bulk certificate export from `from` and import into `to` (seed 001/003).
     BulkMigrate {
@@ -1089,9 +1210,11 @@ fn validate(cx: &Ctx<'_>, def: FileDef) -> Result<Scenario, ScenarioError> {
     }
     let knobs = knobs(cx, &def.knobs)?;
     // Timeline.
-    let mut steps = Vec::new();
+    let mut steps: Vec<Step> = Vec::new();
+    let mut last_at: Option<u64> = None;
+    let mut backups: Vec<(usize, String)> = Vec::new();
     for (i, s) in def.timeline.iter().enumerate() {
-        steps.push(step(
+        let st = step(
             cx,
             i,
             s,
@@ -1099,7 +1222,65 @@ fn validate(cx: &Ctx<'_>, def: FileDef) -> Result<Scenario, ScenarioError> {
             &cluster_names,
             &group_names,
             knobs.reset_window_ms,
-        )?);
+        )?;
+        if s.label.is_some() && steps.iter().any(|p| p.label == st.label) {
+            return Err(cx.err(
+                &anchor(s),
+                format!(
+                    "timeline step {}: label {:?} is used twice",
+                    i + 1,
+                    st.label
+                ),
+                Some("expectations refer to steps by label: make each one unique".into()),
+            ));
+        }
+        if let Timing::At(t) = st.timing {
+            if let (Some(prev), Some(a)) = (last_at, &s.at)
+                && t < prev
+            {
+                return Err(cx.err(
+                    &a.referenced,
+                    format!(
+                        "timeline step {}: at {} comes before an earlier step's at {} (steps run in order)",
+                        i + 1,
+                        crate::report::hms(t),
+                        crate::report::hms(prev)
+                    ),
+                    Some("reorder the steps, or use after: for relative times".into()),
+                ));
+            }
+            last_at = Some(last_at.map_or(t, |p| p.max(t)));
+        }
+        match &st.act {
+            Some(Act::Backup { cluster, name }) => backups.push((*cluster, name.clone())),
+            Some(Act::Restore { cluster, name })
+                if !backups.iter().any(|(c, n)| c == cluster && n == name) =>
+            {
+                let at = s.name.as_ref().map(|n| n.referenced).unwrap_or(anchor(s));
+                return Err(cx.err(
+                    &at,
+                    format!(
+                        "timeline step {}: no backup {name:?} of cluster {} is taken before this restore",
+                        i + 1,
+                        clusters[*cluster].name
+                    ),
+                    Some(if backups.is_empty() {
+                        "add a `do: backup` step with this name earlier in the timeline".into()
+                    } else {
+                        format!(
+                            "backups taken before: {}",
+                            backups
+                                .iter()
+                                .map(|(c, n)| format!("{n} ({})", clusters[*c].name))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }),
+                ));
+            }
+            _ => {}
+        }
+        steps.push(st);
     }
     let labels: Vec<String> = steps.iter().map(|s| s.label.clone()).collect();
     // Expectations.
@@ -1122,7 +1303,7 @@ fn validate(cx: &Ctx<'_>, def: FileDef) -> Result<Scenario, ScenarioError> {
 }
 
 fn knobs(cx: &Ctx<'_>, k: &KnobsDef) -> Result<SimKnobs, ScenarioError> {
-    use itlsim_phone::knobs::{LockedRegistration, TvsRoleCheck};
+    use itlsim_phone::knobs::{LockedRegistration, TvsRoleCheck, TvsSelection};
     let mut phone = Knobs::default();
     if let Some(s) = &k.tvs_role_check {
         phone.tvs_role_check = cx.pick(
@@ -1150,6 +1331,63 @@ fn knobs(cx: &Ctx<'_>, k: &KnobsDef) -> Result<SimKnobs, ScenarioError> {
     }
     if let Some(b) = k.tvs_cache_persistent {
         phone.tvs_cache_persistent = b;
+    }
+    if let Some(s) = &k.tvs_selection {
+        phone.tvs_selection = cx.pick(
+            "tvs_selection",
+            s,
+            &[
+                ("priority", TvsSelection::Priority),
+                ("round-robin", TvsSelection::RoundRobin),
+            ],
+        )?;
+    }
+    let positive = |what: &str, v: &S<u32>| -> Result<u32, ScenarioError> {
+        if v.value == 0 {
+            return Err(cx.err(&v.referenced, format!("{what} must be at least 1"), None));
+        }
+        Ok(v.value)
+    };
+    if let Some(v) = &k.tvs_connect_timeout_s {
+        phone.tvs_connect_timeout_s = positive("tvs_connect_timeout_s", v)?;
+    }
+    if let Some(v) = &k.tftp_retx_ms {
+        phone.tftp_retx_ms = positive("tftp_retx_ms", v)?;
+    }
+    if let Some(v) = &k.tftp_retries {
+        if v.value > 16 {
+            return Err(cx.err(
+                &v.referenced,
+                "tftp_retries above 16",
+                Some("the documented default is 4 (§10)".into()),
+            ));
+        }
+        phone.tftp_retries = v.value;
+    }
+    if let Some(b) = k.check_expiry {
+        phone.check_expiry = b;
+    }
+    if let Some(v) = &k.itl_max_bytes {
+        phone.itl_max_bytes = positive("itl_max_bytes", v)?;
+    }
+    if let Some(v) = &k.secure_ctl_attempts {
+        if v.value == 0 {
+            return Err(cx.err(
+                &v.referenced,
+                "secure_ctl_attempts must be at least 1",
+                None,
+            ));
+        }
+        phone.secure_ctl_attempts = v.value;
+    }
+    if let Some(v) = &k.http_timeout_s {
+        phone.http_timeout_s = positive("http_timeout_s", v)?;
+    }
+    if let Some(v) = &k.provision_retry_s {
+        phone.provision_retry_s = positive("provision_retry_s", v)?;
+    }
+    if let Some(b) = k.trace {
+        phone.trace = b;
     }
     Ok(SimKnobs {
         phone,
@@ -1200,14 +1438,33 @@ fn step(
     group_names: &[String],
     default_window: u64,
 ) -> Result<Step, ScenarioError> {
-    let anchor = s
+    let loc = anchor(s);
+    let act_name = s
         .action
         .as_ref()
-        .or(s.at.as_ref())
-        .or(s.after.as_ref())
-        .or(s.wait.as_ref())
-        .map(|a| a.referenced);
-    let loc = anchor.unwrap_or(Location::UNKNOWN);
+        .map(|a| a.value.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let takes = fields_of(&act_name);
+    let known = act_name.is_empty() || ACTIONS.contains(&act_name.as_str());
+    if let Some((f, at)) = set_fields(s)
+        .into_iter()
+        .find(|(f, _)| known && !takes.contains(f))
+    {
+        let what = if act_name.is_empty() {
+            "a step without do:".to_string()
+        } else {
+            format!("{act_name:?}")
+        };
+        return Err(cx.err(
+            &at,
+            format!("timeline step {}: {f} does not apply to {what}", i + 1),
+            Some(if takes.is_empty() {
+                "this step takes only at/after/wait and label".into()
+            } else {
+                format!("{act_name} takes: {}", takes.join(", "))
+            }),
+        ));
+    }
     let set = [s.at.is_some(), s.after.is_some(), s.wait.is_some()]
         .iter()
         .filter(|b| **b)
@@ -1360,10 +1617,14 @@ fn step(
                 }
                 "itl-reset-localkey" => admin(AdminVerb::ItlResetLocalkey)?,
                 "set-mixed-mode" => admin(AdminVerb::SetMixed {
-                    etoken: s
-                        .kind
-                        .as_ref()
-                        .is_some_and(|k| k.value.eq_ignore_ascii_case("etoken")),
+                    etoken: match &s.kind {
+                        None => false,
+                        Some(k) => cx.pick(
+                            "mixed-mode kind",
+                            k,
+                            &[("tokenless", false), ("etoken", true)],
+                        )?,
+                    },
                 })?,
                 "set-non-secure" => admin(AdminVerb::SetNonSecure)?,
                 "ctl-update" => admin(AdminVerb::CtlUpdate)?,
@@ -1409,10 +1670,37 @@ fn step(
                     };
                     admin(AdminVerb::Param(change))?
                 }
-                "reset-phones" => Some(Act::ResetPhones {
-                    target: target()?,
-                    window_ms: window()?,
-                }),
+                "reset-phones" => {
+                    let window_ms = window()?;
+                    let batch = match &s.batch {
+                        None => {
+                            if let Some(iv) = &s.interval {
+                                return Err(cx.err(
+                                    &iv.referenced,
+                                    "interval needs batch",
+                                    Some("batch: 500".into()),
+                                ));
+                            }
+                            None
+                        }
+                        Some(b) if b.value == 0 => {
+                            return Err(cx.err(&b.referenced, "batch must be at least 1", None));
+                        }
+                        Some(b) => Some((
+                            b.value,
+                            s.interval
+                                .as_ref()
+                                .map(|d| cx.duration(d))
+                                .transpose()?
+                                .unwrap_or(window_ms),
+                        )),
+                    };
+                    Some(Act::ResetPhones {
+                        target: target()?,
+                        window_ms,
+                        batch,
+                    })
+                }
                 "power-off" => {
                     let fraction = s.fraction.as_ref().map(|f| f.value).unwrap_or(1.0);
                     if !(0.0..=1.0).contains(&fraction) {
@@ -1475,11 +1763,16 @@ fn step(
                         ));
                     }
                     let d = need(&s.duration, "for (duration)")?;
+                    let group = match &s.group {
+                        None => None,
+                        Some(_) => Some(group_of(&s.group)?),
+                    };
                     Some(Act::Outage {
                         cluster: ci,
                         node,
                         service,
                         duration_ms: cx.duration(&d)?,
+                        group,
                     })
                 }
                 "bulk-migrate" => {

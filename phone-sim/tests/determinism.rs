@@ -86,3 +86,82 @@ fn scenario_errors_are_located_with_hints() {
     let e = scenario::parse("s.yaml", &bad).unwrap_err();
     assert!(e.to_string().contains("more than 10000000 phones"), "{e}");
 }
+
+/// A reset in batches (seeds' "batch reset") spreads the phones' resets batch by batch; an outage
+/// scoped to one fleet group (a firewall between that group and the TVS) locks only that group.
+#[test]
+fn batched_resets_and_group_scoped_outages() {
+    const Y: &str = r#"
+name: batches
+seed: 3
+clusters:
+  - name: A
+    version: "11.5"
+    nodes: [pub, sub]
+fleet:
+  - name: inside
+    cluster: A
+    models: { "8845": 30 }
+    mac_start: "000000000100"
+  - name: branch
+    cluster: A
+    models: { "8845": 30 }
+    mac_start: "000000000200"
+timeline:
+  - at: 10m
+    label: tvs blocked from the branch
+    do: outage
+    cluster: A
+    node: pub
+    service: tvs
+    group: branch
+    for: 2h
+  - after: 0s
+    do: outage
+    cluster: A
+    node: sub
+    service: tvs
+    group: branch
+    for: 2h
+  - after: 0s
+    do: regen-cert
+    cluster: A
+    node: pub
+    cert: CallManager
+  - wait: settled
+    label: regenerated
+  - after: 0s
+    label: batch reset
+    do: reset-phones
+    batch: 20
+    interval: 10m
+    window: 1m
+  - wait: settled
+    label: settled
+"#;
+    let sc = scenario::parse("batches.yaml", Y).expect("valid");
+    let out = itlsim_sim::driver::Sim::new(&sc).expect("install").run();
+    let locked_in = |g: u16| {
+        out.phones
+            .iter()
+            .zip(&out.final_states)
+            .filter(|(p, s)| p.group == g && s.locked.is_some())
+            .count()
+    };
+    // §6.3 R1 (V10 ITL signed by the new CallManager, vouched by TVS): the inside phones reach
+    // TVS → OK; the branch cannot reach any TVS member → LOCK (§7.1 (b), M3).
+    assert_eq!(locked_in(0), 0, "inside phones must not lock");
+    assert_eq!(locked_in(1), 30, "every branch phone locks");
+    // The batch step's note says how it was split: 60 phones, batches of 20 → 3.
+    let notes: Vec<&str> = out
+        .steps
+        .iter()
+        .flat_map(|s| s.notes.iter().map(String::as_str))
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("in 3 batches of 20, every 600 s")),
+        "{notes:#?}"
+    );
+}
