@@ -34,6 +34,21 @@ pub mod tag {
     pub const ROLES: u8 = 8;
     /// u32 seconds.
     pub const TTL: u8 = 9;
+
+    /// The field a tag carries, for messages (`"unknown"` for tags this crate does not read).
+    pub fn name(tag: u8) -> &'static str {
+        match tag {
+            DEVICE_NAME => "device name",
+            CERTIFICATE => "certificate",
+            SUBJECT => "subject",
+            ISSUER => "issuer",
+            SERIAL => "serial",
+            STATUS => "status",
+            ROLES => "roles",
+            TTL => "TTL",
+            _ => "unknown",
+        }
+    }
 }
 
 /// Command byte.
@@ -62,21 +77,24 @@ impl Command {
     }
 }
 
-/// Why a TVS frame was refused.
+/// Why a TVS frame was refused. Every variant says where: the header fields have fixed offsets
+/// (0 protocol id, 1 version, 2 command, 8 body length), the others carry the absolute byte
+/// offset in the frame and, for element problems, the tag. Offsets of a [`Message`] refer to its
+/// encoding, which for a decoded message are the bytes as received.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TvsError {
     /// Byte 0 is not 87 (bad-inputs V4).
-    #[error("protocol id {0} is not 87")]
+    #[error("protocol id {0} is not 87 (at byte offset 0)")]
     BadProtocol(u8),
     /// Byte 1 is not 1 (V4).
-    #[error("version {0} is not 1")]
+    #[error("version {0} is not 1 (at byte offset 1)")]
     BadVersion(u8),
     /// Byte 2 is not a command this side accepts (V4).
-    #[error("unexpected command {0}")]
+    #[error("unexpected command {0} (at byte offset 2)")]
     UnexpectedCommand(u8),
     /// The body length exceeds the configured cap (V5); refused before reading the body.
-    #[error("body of {len} bytes exceeds the {max}-byte cap")]
+    #[error("body of {len} bytes exceeds the {max}-byte cap (length at byte offset 8)")]
     BodyTooLarge {
         /// Declared length.
         len: usize,
@@ -87,22 +105,50 @@ pub enum TvsError {
     #[error("{0}")]
     Decode(#[from] DecodeError),
     /// The same element twice (V9).
-    #[error("duplicate element tag {0}")]
-    Duplicate(u8),
+    #[error(
+        "duplicate element tag {tag} ({name}) at byte offset {offset}, first at {first}",
+        name = tag::name(*tag)
+    )]
+    Duplicate {
+        /// Tag.
+        tag: u8,
+        /// Absolute offset of the second occurrence (its tag byte).
+        offset: usize,
+        /// Absolute offset of the first occurrence.
+        first: usize,
+    },
     /// A required element is missing.
-    #[error("missing element tag {0} ({1})")]
-    Missing(u8, &'static str),
+    #[error(
+        "missing element tag {tag} ({name}) in the frame ending at byte offset {offset}",
+        name = tag::name(*tag)
+    )]
+    Missing {
+        /// Tag.
+        tag: u8,
+        /// Absolute offset of the end of the frame (the element was looked for up to there).
+        offset: usize,
+    },
     /// An element of the wrong size or content.
-    #[error("bad element tag {tag}: {detail}")]
+    #[error(
+        "bad element tag {tag} ({name}) at byte offset {offset}: {detail}",
+        name = tag::name(*tag)
+    )]
     BadElement {
         /// Tag.
         tag: u8,
+        /// Absolute offset of the element (its tag byte).
+        offset: usize,
         /// What is wrong.
         detail: String,
     },
-    /// Device name malformed (V7). The text is escaped.
-    #[error("bad device name: {0}")]
-    BadDeviceName(String),
+    /// Device name (tag 1) malformed (V7). The text is escaped.
+    #[error("bad device name (element tag 1 at byte offset {offset}): {detail}")]
+    BadDeviceName {
+        /// Absolute offset of the element (its tag byte).
+        offset: usize,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 /// The 10-byte header.
@@ -303,13 +349,38 @@ impl Message {
         out
     }
 
-    fn single(&self, tag: u8) -> Result<Option<&[u8]>, TvsError> {
-        let mut it = self.elements.iter().filter(|e| e.tag == tag);
+    /// The elements with the absolute offset of each in the encoded frame (its tag byte).
+    fn located(&self) -> impl Iterator<Item = (usize, &Element)> {
+        self.elements.iter().scan(HEADER_LEN, |off, e| {
+            let at = *off;
+            *off = off.saturating_add(3).saturating_add(e.value.len());
+            Some((at, e))
+        })
+    }
+
+    /// Absolute offset of the end of the encoded frame.
+    fn end_offset(&self) -> usize {
+        self.elements.iter().fold(HEADER_LEN, |off, e| {
+            off.saturating_add(3).saturating_add(e.value.len())
+        })
+    }
+
+    /// The only element with `tag` (offset and value), `None` when absent.
+    fn single(&self, tag: u8) -> Result<Option<(usize, &[u8])>, TvsError> {
+        let mut it = self.located().filter(|(_, e)| e.tag == tag);
         let first = it.next();
-        if it.next().is_some() {
-            return Err(TvsError::Duplicate(tag));
+        if let (Some((first, _)), Some((offset, _))) = (first, it.next()) {
+            return Err(TvsError::Duplicate { tag, offset, first });
         }
-        Ok(first.map(|e| e.value.as_slice()))
+        Ok(first.map(|(off, e)| (off, e.value.as_slice())))
+    }
+
+    /// The only element with `tag`; absent is an error.
+    fn required(&self, tag: u8) -> Result<(usize, &[u8]), TvsError> {
+        self.single(tag)?.ok_or(TvsError::Missing {
+            tag,
+            offset: self.end_offset(),
+        })
     }
 
     /// A verify request (command 1): elements 1, 2 in the reference order.
@@ -410,18 +481,15 @@ impl Message {
 
     /// Reads a request (server side). Duplicates are refused (V9); unknown tags are ignored.
     pub fn request(&self) -> Result<Request, TvsError> {
-        let device_name = parse_device_name(
-            self.single(tag::DEVICE_NAME)?
-                .ok_or(TvsError::Missing(tag::DEVICE_NAME, "device name"))?,
-        )?;
+        let (off, name) = self.required(tag::DEVICE_NAME)?;
+        let device_name = parse_device_name(off, name)?;
         match self.command {
             Command::VERIFY_REQUEST => {
-                let cert = self
-                    .single(tag::CERTIFICATE)?
-                    .ok_or(TvsError::Missing(tag::CERTIFICATE, "certificate"))?;
+                let (offset, cert) = self.required(tag::CERTIFICATE)?;
                 if cert.is_empty() {
                     return Err(TvsError::BadElement {
                         tag: tag::CERTIFICATE,
+                        offset,
                         detail: "empty".into(),
                     });
                 }
@@ -431,15 +499,13 @@ impl Message {
                 })
             }
             Command::QUERY_REQUEST => {
-                let subject = self
-                    .single(tag::SUBJECT)?
-                    .ok_or(TvsError::Missing(tag::SUBJECT, "subject"))?;
+                let (_, subject) = self.required(tag::SUBJECT)?;
                 let strip = |v: &[u8]| v.strip_suffix(&[0]).unwrap_or(v).to_vec();
                 Ok(Request::Query {
                     device_name,
                     subject: strip(subject),
-                    issuer: self.single(tag::ISSUER)?.map(strip),
-                    serial: self.single(tag::SERIAL)?.map(<[u8]>::to_vec),
+                    issuer: self.single(tag::ISSUER)?.map(|(_, v)| strip(v)),
+                    serial: self.single(tag::SERIAL)?.map(|(_, v)| v.to_vec()),
                 })
             }
             other => Err(TvsError::UnexpectedCommand(other.0)),
@@ -454,33 +520,33 @@ impl Message {
         ) {
             return Err(TvsError::UnexpectedCommand(self.command.0));
         }
-        let status = match self
-            .single(tag::STATUS)?
-            .ok_or(TvsError::Missing(tag::STATUS, "status"))?
-        {
-            [0] => Status::Valid,
-            [_] => Status::Invalid,
-            v => {
+        let status = match self.required(tag::STATUS)? {
+            (_, [0]) => Status::Valid,
+            (_, [_]) => Status::Invalid,
+            (offset, v) => {
                 return Err(TvsError::BadElement {
                     tag: tag::STATUS,
-                    detail: format!("{} bytes", v.len()),
+                    offset,
+                    detail: format!("{} bytes, not 1", v.len()),
                 });
             }
         };
         let ttl = match self.single(tag::TTL)? {
             None => None,
-            Some(v) => Some(u32::from_be_bytes(v.try_into().map_err(|_| {
+            Some((offset, v)) => Some(u32::from_be_bytes(v.try_into().map_err(|_| {
                 TvsError::BadElement {
                     tag: tag::TTL,
+                    offset,
                     detail: format!("{} bytes, not 4", v.len()),
                 }
             })?)),
         };
         Ok(Response {
             status,
-            certificate: self.single(tag::CERTIFICATE)?.map(<[u8]>::to_vec),
+            certificate: self.single(tag::CERTIFICATE)?.map(|(_, v)| v.to_vec()),
             roles: self
                 .single(tag::ROLES)?
+                .map(|(_, v)| v)
                 .unwrap_or_default()
                 .iter()
                 .map(|b| Role(u16::from(*b)))
@@ -500,30 +566,23 @@ fn device_element(name: &str) -> Element {
     }
 }
 
-fn parse_device_name(v: &[u8]) -> Result<String, TvsError> {
+/// Checks the device name element found at `offset`.
+fn parse_device_name(offset: usize, v: &[u8]) -> Result<String, TvsError> {
     let escaped = || crate::header::display_string(v);
+    let bad = |detail: String| TvsError::BadDeviceName { offset, detail };
     let rest = match v {
         [1, rest @ ..] => rest,
-        _ => {
-            return Err(TvsError::BadDeviceName(format!(
-                "missing 0x01 prefix: \"{}\"",
-                escaped()
-            )));
-        }
+        _ => return Err(bad(format!("missing 0x01 prefix: \"{}\"", escaped()))),
     };
     if rest.is_empty() || rest.len() > MAX_DEVICE_NAME {
-        return Err(TvsError::BadDeviceName(format!(
+        return Err(bad(format!(
             "length {} not in 1..={MAX_DEVICE_NAME}",
             rest.len()
         )));
     }
-    let s = std::str::from_utf8(rest)
-        .map_err(|_| TvsError::BadDeviceName(format!("not UTF-8: \"{}\"", escaped())))?;
+    let s = std::str::from_utf8(rest).map_err(|_| bad(format!("not UTF-8: \"{}\"", escaped())))?;
     if s.chars().any(|c| c.is_control()) {
-        return Err(TvsError::BadDeviceName(format!(
-            "control characters: \"{}\"",
-            escaped()
-        )));
+        return Err(bad(format!("control characters: \"{}\"", escaped())));
     }
     Ok(s.to_string())
 }

@@ -12,7 +12,7 @@ use itlsim_wire::header::Layout;
 use itlsim_wire::sgn::SignedFile;
 use itlsim_wire::tags::{Digest, Role};
 use itlsim_wire::tlv::{Field, Record, TrustList, TrustListBuilder};
-use itlsim_wire::tvs::{Message, TvsError};
+use itlsim_wire::tvs::{FrameHeader, Message, TvsError};
 use itlsim_wire::{DecodeError, VerifyError};
 use proptest::prelude::*;
 
@@ -460,10 +460,10 @@ fn tvs_frames_v4_to_v9() {
     ));
     // V5: length 0 → missing device name.
     let empty = [87, 1, 1, 0, 0, 0, 0, 1, 0, 0];
-    assert!(matches!(
+    assert_eq!(
         Message::decode(&empty, 100).unwrap().request(),
-        Err(TvsError::Missing(1, _))
-    ));
+        Err(TvsError::Missing { tag: 1, offset: 10 })
+    );
     // V6: trailing bytes after the frame.
     let mut b = good.clone();
     b.push(0);
@@ -473,15 +473,164 @@ fn tvs_frames_v4_to_v9() {
     b[13] = b'C';
     assert!(matches!(
         Message::decode(&b, 65_535).unwrap().request(),
-        Err(TvsError::BadDeviceName(_))
+        Err(TvsError::BadDeviceName { offset: 10, .. })
     ));
     let m = Message::verify_request(1, "CP-7975\nSEP001122334455", b"x");
     match m.request() {
-        Err(TvsError::BadDeviceName(s)) => assert!(s.contains("\\x0a") && !s.contains('\n'), "{s}"),
+        Err(TvsError::BadDeviceName { offset: 10, detail }) => {
+            assert!(
+                detail.contains("\\x0a") && !detail.contains('\n'),
+                "{detail}"
+            )
+        }
         other => panic!("{other:?}"),
     }
     // V9: two certificates.
     let mut m = Message::decode(&good, 65_535).unwrap();
     m.elements.push(m.elements[1].clone());
-    assert_eq!(m.request().unwrap_err(), TvsError::Duplicate(2));
+    assert_eq!(
+        m.request().unwrap_err(),
+        TvsError::Duplicate {
+            tag: 2,
+            offset: 1120,
+            first: 37
+        }
+    );
+}
+
+/// A frame from its header fields and `(tag, value)` elements, built byte by byte (not with
+/// `Message::encode`, so the offsets below are checked against an independent layout).
+fn frame(command: u8, elements: &[(u8, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (tag, value) in elements {
+        body.push(*tag);
+        body.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        body.extend_from_slice(value);
+    }
+    let mut b = vec![87, 1, command, 0, 0, 0, 0, 9];
+    b.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    b.extend_from_slice(&body);
+    b
+}
+
+#[test]
+fn tvs_element_errors_name_the_byte_offset_tag_and_field() {
+    let dev: &[u8] = b"\x01CP-7975-SEP001122334455"; // 24 bytes: element at 10, next at 37
+    let cert = read("keys/ccm.crt.der"); // 1,080 bytes
+    let req = |elements: &[(u8, &[u8])]| {
+        Message::decode(&frame(1, elements), 65_535)
+            .unwrap()
+            .request()
+            .unwrap_err()
+    };
+    let resp = |elements: &[(u8, &[u8])]| {
+        Message::decode(&frame(2, elements), 65_535)
+            .unwrap()
+            .response()
+            .unwrap_err()
+    };
+
+    // Duplicate: the second certificate starts after the first (37 + 3 + 1,080); an unknown tag
+    // in between shifts it by its 3 + 2 bytes.
+    let e = req(&[(1, dev), (2, &cert), (6, b"zz"), (2, &cert)]);
+    assert_eq!(
+        e,
+        TvsError::Duplicate {
+            tag: 2,
+            offset: 1125,
+            first: 37
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "duplicate element tag 2 (certificate) at byte offset 1125, first at 37"
+    );
+    // A duplicate device name is reported before anything else is read.
+    assert_eq!(
+        req(&[(1, dev), (1, dev)]),
+        TvsError::Duplicate {
+            tag: 1,
+            offset: 37,
+            first: 10
+        }
+    );
+
+    // Missing: the offset is the end of the frame, where the search ran out.
+    let e = req(&[(1, dev), (9, &[0; 4])]);
+    assert_eq!(e, TvsError::Missing { tag: 2, offset: 44 });
+    assert_eq!(
+        e.to_string(),
+        "missing element tag 2 (certificate) in the frame ending at byte offset 44"
+    );
+    assert_eq!(
+        resp(&[(8, &[2]), (9, &[0; 4])]),
+        TvsError::Missing { tag: 7, offset: 21 }
+    );
+
+    // Bad elements: the offset of the element's tag byte.
+    let e = req(&[(1, dev), (2, b"")]);
+    assert_eq!(
+        e,
+        TvsError::BadElement {
+            tag: 2,
+            offset: 37,
+            detail: "empty".into()
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "bad element tag 2 (certificate) at byte offset 37: empty"
+    );
+    let e = resp(&[(7, &[0]), (8, &[2, 7]), (9, &[0, 0, 14])]);
+    assert_eq!(
+        e,
+        TvsError::BadElement {
+            tag: 9,
+            offset: 19,
+            detail: "3 bytes, not 4".into()
+        }
+    );
+    assert!(
+        e.to_string().contains("tag 9 (TTL) at byte offset 19"),
+        "{e}"
+    );
+    assert!(matches!(
+        resp(&[(8, &[]), (7, &[0, 0])]),
+        TvsError::BadElement {
+            tag: 7,
+            offset: 13,
+            ..
+        }
+    ));
+
+    // Bad device name after an unknown element.
+    let e = req(&[(200, b"x"), (1, b"CP-7975"), (2, &cert)]);
+    assert!(
+        matches!(&e, TvsError::BadDeviceName { offset: 14, detail } if detail.contains("0x01")),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("tag 1 at byte offset 14"), "{e}");
+
+    // The same offsets when the header is read separately (the server's path).
+    let b = frame(1, &[(1, dev), (2, &cert), (2, &cert)]);
+    let head = FrameHeader::decode(&b[..10]).unwrap();
+    let m = Message::decode_body(head, &b[10..]).unwrap();
+    assert_eq!(
+        m.request().unwrap_err(),
+        TvsError::Duplicate {
+            tag: 2,
+            offset: 1120,
+            first: 37
+        }
+    );
+
+    // Header errors name their fixed offsets too.
+    let mut b = frame(1, &[(1, dev)]);
+    b[0] = 71;
+    assert!(
+        Message::decode(&b, 100)
+            .unwrap_err()
+            .to_string()
+            .contains("at byte offset 0")
+    );
 }
