@@ -243,6 +243,17 @@ fn key_and_cert(path: &Path) -> Result<(SigningKey, CertInfo)> {
     Ok((key, cert))
 }
 
+/// The first certificate of a PEM or DER file, as DER.
+pub(crate) fn cert_der(path: &Path) -> Result<Vec<u8>> {
+    let b = load_pem(path)?;
+    let der = b
+        .certs
+        .first()
+        .ok_or_else(|| anyhow!("{}: no certificate", path.display()))?;
+    CertInfo::parse(der).with_context(|| format!("{}", path.display()))?;
+    Ok(der.to_vec())
+}
+
 fn cert_file(path: &Path) -> Result<CertInfo> {
     let b = load_pem(path)?;
     let der = b

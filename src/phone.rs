@@ -33,6 +33,12 @@ pub struct CheckArgs {
     /// --config the phone is given a config whose <TVS> list is this one server.
     #[arg(long, value_name = "HOST:PORT")]
     tvs: Option<String>,
+    /// With --tvs: the TLS client accepts only this certificate (PEM or DER), e.g. the TVS
+    /// certificate exported from the cluster; anything else is a TLS failure (what a phone pinning
+    /// that certificate sees). Without it, any certificate is accepted and the phone core judges
+    /// the presented one against the ITL it holds (T-TVS).
+    #[arg(long, value_name = "TVS.der", requires = "tvs")]
+    tvs_cert: Option<PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -101,7 +107,11 @@ pub fn check(a: CheckArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let client = itlsim_net::clients::TvsClient::new(itlsim_net::tls::ServerCertPolicy::AcceptAny);
+    let policy = match &a.tvs_cert {
+        Some(p) => itlsim_net::tls::ServerCertPolicy::Pin(vec![crate::files::cert_der(p)?]),
+        None => itlsim_net::tls::ServerCertPolicy::AcceptAny,
+    };
+    let client = itlsim_net::clients::TvsClient::new(policy);
     let mut asked = Vec::new();
     let mut tvs = |host: &itlsim_phone::event::Host, port: u16, frame: &[u8]| {
         let Some(addr) = tvs_addr else {

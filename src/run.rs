@@ -29,8 +29,8 @@ pub struct RunArgs {
     /// and phone clients on 127.0.0.1).
     #[arg(long, value_enum, default_value = "virtual")]
     pub mode: Mode,
-    /// Live mode: scenario seconds per wall second while traffic is on the wire (idle time is
-    /// skipped).
+    /// Live mode: scenario seconds per wall second for real timeouts and while an operation is
+    /// late (silent or slower than the hold); answered requests keep the virtual mode's timing.
     #[arg(long, default_value_t = 60.0)]
     pub speed: f64,
 }

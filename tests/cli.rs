@@ -354,6 +354,22 @@ fn phone_check_asks_a_real_tvs_over_tls() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("tvs-unreachable"));
+    // --tvs-cert pins the TLS handshake to one certificate: the publisher's TVS presents its own,
+    // not the vectors' CallManager certificate, so the handshake fails and the config is rejected.
+    let o = run(&[
+        "phone",
+        "check",
+        "--itl",
+        s(&itl),
+        "--tvs",
+        &tvs,
+        "--tvs-cert",
+        s(&td("keys/ccm.crt.der")),
+        s(&cfg),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("TLS failed"), "{out}");
 }
 
 #[test]

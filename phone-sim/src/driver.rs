@@ -27,6 +27,17 @@ use crate::scenario::{Act, AdminVerb, Scenario, Target, Timing};
 
 /// Scenario time zero on the wall clock of the model (certificates, file timestamps).
 pub const EPOCH_UNIX_S: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+/// How long after a request (scenario ms) its answer reaches the phone in the modelled network:
+/// a TVS answer takes the TLS exchange's round trip (2 × `latency_ms`), every other answer or
+/// refusal one `latency_ms` (the virtual driver's `action_model`; live mode delivers real answers
+/// with the same delays).
+pub fn reply_delay(latency_ms: u64, ev: &Event) -> u64 {
+    match ev {
+        Event::TvsAnswer { .. } => 2 * latency_ms,
+        _ => latency_ms,
+    }
+}
 /// Phones power on over this window at the start (ms).
 pub const BOOT_WINDOW_MS: u64 = 120_000;
 /// How often the driver checks "settled" while waiting (ms).
@@ -137,6 +148,9 @@ pub struct RunOutput {
     pub end_ms: u64,
     /// Cluster names (index = cluster id).
     pub cluster_names: Vec<String>,
+    /// Files the cluster models built and signed during the run (trust lists and per-phone
+    /// configs; benchmarks: signing is what costs).
+    pub files_built: u64,
 }
 
 /// A phone in the simulation.
@@ -523,7 +537,9 @@ impl<'s> Sim<'s> {
     /// Ends the run and returns what happened.
     pub(crate) fn finish(self) -> RunOutput {
         let final_states = self.states();
+        let files_built = self.clusters.iter().map(|c| c.cache_stats().built).sum();
         RunOutput {
+            files_built,
             steps: self.steps,
             final_states,
             locked_at: self.locked_at,
@@ -682,9 +698,9 @@ impl<'s> Sim<'s> {
         }
         match self.clusters[ci].apply(at, action) {
             Ok(report) => {
-                // Files built before the change are stale for the phones that will now ask; drop
-                // them so memory stays bounded (per-phone configs are otherwise kept forever).
-                self.clusters[ci].clear_cache();
+                // Per-phone files are checked against the hash of their inputs on every request
+                // (a stale one is rebuilt) and the model's cache is bounded, so it is kept; the
+                // interned trust lists of the old state are dropped.
                 self.blobs.clear();
                 self.take_report(ci, &report, notes);
             }
@@ -1041,6 +1057,7 @@ impl<'s> Sim<'s> {
     }
 
     fn action_model(&mut self, i: u32, a: Action) {
+        // Delays below follow [`reply_delay`] (live mode delivers its real answers with it).
         let lat = self.sc.knobs.latency_ms;
         let at = self.now + lat;
         match a {

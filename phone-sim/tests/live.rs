@@ -3,7 +3,7 @@
 //! every phone must end in the same state with the same reason: powered, registered, locked
 //! (and why), and the same installed CTL and ITL (by SHA-256).
 //!
-//! `ITLSIM_LIVE_PHONES` (default 40) caps the phones per scenario; `ITLSIM_LIVE_ONLY=name`
+//! `ITLSIM_LIVE_PHONES` (default 200) caps the phones per scenario; `ITLSIM_LIVE_ONLY=name`
 //! runs one scenario; `ITLSIM_LIVE_SPEED` (default 40) is the live speed factor.
 
 use std::path::PathBuf;
@@ -87,9 +87,10 @@ fn live_agrees_with_virtual_on_the_library() {
         .collect();
     files.sort();
     let only = std::env::var("ITLSIM_LIVE_ONLY").ok();
-    let cap = env_num("ITLSIM_LIVE_PHONES", 40.0) as u64;
+    let cap = env_num("ITLSIM_LIVE_PHONES", 200.0) as u64;
     let cfg = LiveConfig {
         speed: env_num("ITLSIM_LIVE_SPEED", 40.0),
+        hold: Duration::from_millis(50),
         max_in_flight: 128,
         wall_limit: Duration::from_secs(300),
         threads: 2,

@@ -146,6 +146,11 @@ pub struct CacheStats {
 /// (hash of the inputs, bytes) of one cached per-node file.
 type CachedFile = ([u8; 32], Arc<[u8]>);
 
+/// Per-phone files kept at most per cluster (first in, first out). A cached file only saves a
+/// signature when the same phone asks again with unchanged inputs; the bound keeps memory flat in
+/// fleets of any size (≈ 2 KB per entry) [I: a simulator choice, CUCM keeps its files on disk].
+pub const MAX_CACHED_FILES: usize = 16_384;
+
 /// Built files, keyed by what they were built from.
 #[derive(Debug, Default)]
 pub struct ArtefactCache {
@@ -153,6 +158,10 @@ pub struct ArtefactCache {
     lists: HashMap<([u8; 32], u32), Arc<[u8]>>,
     /// Per-node per-file: (input hash, bytes).
     files: HashMap<(NodeId, FileKind), CachedFile>,
+    /// Insertion order of `files`, for the FIFO bound.
+    order: std::collections::VecDeque<(NodeId, FileKind)>,
+    /// The bound (`MAX_CACHED_FILES` unless set; 0 = the default).
+    max_files: usize,
     /// Signing keys in codec form, by certificate fingerprint.
     signers: HashMap<[u8; 32], Arc<(SigningKey, CertInfo)>>,
     stats: CacheStats,
@@ -256,11 +265,17 @@ impl Cluster {
         self.lock_cache().stats
     }
 
+    /// Sets how many per-phone files the cache keeps (default [`MAX_CACHED_FILES`]).
+    pub fn set_file_cache_bound(&self, n: usize) {
+        self.lock_cache().max_files = n.max(1);
+    }
+
     /// Drops every cached file (memory measurements).
     pub fn clear_cache(&self) {
         let mut c = self.lock_cache();
         c.lists.clear();
         c.files.clear();
+        c.order.clear();
         c.stats.bytes = 0;
         c.stats.entries = 0;
     }
@@ -455,7 +470,23 @@ impl Cluster {
         let old = c.files.insert((node, kind), (input, bytes.clone()));
         match old {
             Some((_, b)) => c.stats.bytes = c.stats.bytes.saturating_sub(b.len() as u64),
-            None => c.stats.entries += 1,
+            None => {
+                c.stats.entries += 1;
+                c.order.push_back((node, kind));
+                let max = if c.max_files == 0 {
+                    MAX_CACHED_FILES
+                } else {
+                    c.max_files
+                };
+                while c.order.len() > max {
+                    if let Some(k) = c.order.pop_front()
+                        && let Some((_, b)) = c.files.remove(&k)
+                    {
+                        c.stats.bytes = c.stats.bytes.saturating_sub(b.len() as u64);
+                        c.stats.entries = c.stats.entries.saturating_sub(1);
+                    }
+                }
+            }
         }
         c.stats.bytes += bytes.len() as u64;
         Ok(Served {

@@ -437,6 +437,35 @@ fn per_phone_configs_are_lazy_and_cached() {
     assert!(std::sync::Arc::ptr_eq(&a.bytes, &b.bytes));
 }
 
+/// The per-phone file cache is bounded (first in, first out); an evicted file is rebuilt to the
+/// same bytes (signing is deterministic), so the bound changes memory, never what is served.
+#[test]
+fn per_phone_file_cache_is_bounded_and_eviction_is_invisible() {
+    let c = with_phones(cluster("A", "12.5", &["pub"], 16), 10);
+    c.set_file_cache_bound(3);
+    let names: Vec<String> = (0..5)
+        .map(|i| format!("SEP{}.cnf.xml.sgn", mac(i)))
+        .collect();
+    let first: Vec<_> = names
+        .iter()
+        .map(|n| c.tftp_get(NodeId(0), n).unwrap().bytes.to_vec())
+        .collect();
+    let s = c.cache_stats();
+    assert_eq!((s.built, s.entries), (5, 3), "{s:?}");
+    // The newest three are hits; the oldest was evicted and is rebuilt, byte for byte.
+    assert_eq!(
+        c.tftp_get(NodeId(0), &names[4]).unwrap().bytes.to_vec(),
+        first[4]
+    );
+    assert_eq!(c.cache_stats().hits, 1);
+    assert_eq!(
+        c.tftp_get(NodeId(0), &names[0]).unwrap().bytes.to_vec(),
+        first[0]
+    );
+    let s = c.cache_stats();
+    assert_eq!((s.built, s.entries), (6, 3), "{s:?}");
+}
+
 /// Seed 004: the ITL changes only when its content changes; a rebuild gets a new timestamp.
 #[test]
 fn itl_bytes_change_only_with_content_seed004() {
