@@ -194,21 +194,7 @@ impl ExternalReport {
         for (k, v) in &reasons {
             let _ = writeln!(s, "  {v:>6}  {k}");
         }
-        let _ = writeln!(
-            s,
-            "  {:<10} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9}",
-            "service", "ops", "failed", "p50 µs", "p90 µs", "p99 µs", "max µs"
-        );
-        for r in &self.latency {
-            let _ = writeln!(
-                s,
-                "  {:<10} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9}",
-                r.service, r.count, r.failed, r.p50_us, r.p90_us, r.p99_us, r.max_us
-            );
-        }
-        for m in &self.modelled {
-            let _ = writeln!(s, "  modelled: {m}");
-        }
+        s.push_str(&io::latency_table(&self.latency, &self.modelled));
         s
     }
 }

@@ -224,6 +224,28 @@ pub async fn new_ctx(
     })
 }
 
+/// The per-service latency table and the "modelled" lines of a live report (text).
+pub fn latency_table(rows: &[LatencyRow], modelled: &[String]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  {:<10} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9}",
+        "service", "ops", "failed", "p50 µs", "p90 µs", "p99 µs", "max µs"
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "  {:<10} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9}",
+            r.service, r.count, r.failed, r.p50_us, r.p90_us, r.p99_us, r.max_us
+        );
+    }
+    for m in modelled {
+        let _ = writeln!(s, "  modelled: {m}");
+    }
+    s
+}
+
 /// Resolves a phone-visible host and service to a socket address outside the fixed table.
 pub type Route = Box<dyn Fn(&str, Port) -> Option<SocketAddr> + Send + Sync>;
 
