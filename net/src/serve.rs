@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -111,6 +111,26 @@ pub enum Stats {
     Http(Arc<HttpStats>),
 }
 
+/// Accept queue of the TCP listeners (the kernel caps it at `net.core.somaxconn`).
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// A TCP listener on `addr` with a [`LISTEN_BACKLOG`] accept queue. `TcpListener::bind` uses
+/// 128, which a burst of more clients connecting at once (256 phones after a cluster restart;
+/// the TVS benchmark at 256 concurrent) overflows: the kernel drops the extra SYNs and those
+/// clients wait for a 1 s SYN retransmit.
+pub fn listen_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted listener rebinds its port at once.
+    #[cfg(unix)]
+    s.set_reuseaddr(true)?;
+    s.bind(addr)?;
+    s.listen(LISTEN_BACKLOG)
+}
+
 struct Running {
     task: JoinHandle<()>,
     epoch: u64,
@@ -159,7 +179,7 @@ impl Supervisor {
                 let id = self.view.tls_identity(node, port).unwrap_or_default();
                 let cfg = server_config(&id, ClientAuth::Optional)
                     .map_err(|e| ServeError::Tls(name.clone(), e))?;
-                let l = TcpListener::bind(addr).await.map_err(bind_err)?;
+                let l = listen_tcp(addr).map_err(bind_err)?;
                 self.remember(key, l.local_addr().map_err(bind_err)?);
                 tokio::spawn(crate::tvs::serve(l, node, view, cfg, limits, st))
             }
@@ -173,7 +193,7 @@ impl Supervisor {
                 } else {
                     None
                 };
-                let l = TcpListener::bind(addr).await.map_err(bind_err)?;
+                let l = listen_tcp(addr).map_err(bind_err)?;
                 self.remember(key, l.local_addr().map_err(bind_err)?);
                 tokio::spawn(crate::http::serve(l, node, port, view, cfg, limits, st))
             }

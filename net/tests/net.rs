@@ -13,6 +13,7 @@ use itlsim_net::tftp::packet::{self, Packet};
 use itlsim_net::tftp::{TftpClientError, TftpOptions, get};
 use itlsim_net::tls::ServerCertPolicy;
 use itlsim_net::view::{Clusters, NodeRef, Port};
+use itlsim_server::model::TftpHttpsRefresh;
 use itlsim_server::{
     AdminAction, CertPurpose, Cluster, ClusterSpec, CmGroupId, KeySource, NodeId, Service,
     ServiceOp, Version,
@@ -44,7 +45,11 @@ fn cluster() -> Cluster {
 }
 
 async fn start_with(limits: Limits) -> (Arc<Clusters>, Server) {
-    let clusters = Arc::new(Clusters::new(vec![cluster()]));
+    start_cluster(cluster(), limits).await
+}
+
+async fn start_cluster(cluster: Cluster, limits: Limits) -> (Arc<Clusters>, Server) {
+    let clusters = Arc::new(Clusters::new(vec![cluster]));
     let cfg = ServeConfig {
         mode: PortMode::Ephemeral,
         limits,
@@ -538,6 +543,244 @@ async fn tftp_gives_up_on_vanished_clients_and_caps_transfers() {
     s.shutdown().await;
 }
 
+/// Waits (at most 5 s) until the listener has parsed `n` requests: a flood sent in batches then
+/// never overflows the listening socket's receive buffer, so the counts below are exact.
+async fn requests_reach(st: &itlsim_net::tftp::TftpStats, n: u64) {
+    for _ in 0..5000 {
+        if st.requests.get() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!(
+        "the listener parsed {} of {n} RRQs in 5 s",
+        st.requests.get()
+    );
+}
+
+#[tokio::test]
+async fn tftp_rrq_flood_from_clients_that_never_ack_leaves_the_server_serving() {
+    // 500 source ports × 4 RRQs = 2,000 RRQs, never an ACK (bad-inputs F13, F15). The cap (1,024
+    // by default) is above the number of ports, so every port gets a transfer; a repeated RRQ
+    // from a port whose transfer is still running does not start a second one; each silent
+    // transfer sends DATA 1, retransmits it once (retries 1) and gives up.
+    const PORTS: usize = 500;
+    const ROUNDS: usize = 4;
+    const BATCH: usize = 50;
+    let limits = Limits {
+        tftp_timeout: Duration::from_millis(300),
+        tftp_retries: 1,
+        ..Limits::default()
+    };
+    let (c, s) = start_with(limits).await;
+    let a = addr(&s, Port::Tftp);
+    let st = tftp_stats(&s);
+    let itl = file(&c, "ITLFile.tlv");
+    assert!(itl.len() > 512, "DATA 1 is a full block");
+    let mut socks = Vec::with_capacity(PORTS);
+    for _ in 0..PORTS {
+        socks.push(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    }
+    let rrq = packet::request(false, "ITLFile.tlv", "octet", &[]);
+    let mut sent = 0u64;
+    for _ in 0..ROUNDS {
+        for batch in socks.chunks(BATCH) {
+            for u in batch {
+                u.send_to(&rrq, a).await.unwrap();
+                sent += 1;
+            }
+            requests_reach(&st, sent).await;
+        }
+    }
+    assert_eq!(sent, 2000);
+    // With up to 500 silent transfers holding slots and retransmitting, a valid client is served
+    // at once.
+    let opts = TftpOptions {
+        blksize: Some(1428),
+        ..TftpOptions::default()
+    };
+    let got = timeout(Duration::from_secs(3), get(a, "ITLFile.tlv", &opts))
+        .await
+        .expect("a valid client is served within 3 s of the flood")
+        .unwrap();
+    assert_eq!(got.data, itl);
+    // Every RRQ had exactly one outcome: a transfer, or ignored as a repeat; nobody was told
+    // "server busy" (below the cap) and nothing was malformed. (The valid client may have
+    // retransmitted its RRQ on a slow machine: hence "at least".)
+    assert!(st.requests.get() > sent);
+    eventually("every RRQ accounted for", || {
+        st.started.get() + st.ignored.get() == st.requests.get()
+    })
+    .await;
+    assert_eq!(st.busy.get(), 0);
+    assert_eq!(st.malformed.get(), 0);
+    let started = st.started.get();
+    assert!(
+        started > PORTS as u64,
+        "every port got a transfer: {started}"
+    );
+    // Every silent transfer gives up (slot and socket freed by the give-up deadline, F13).
+    eventually("every silent transfer given up", || {
+        st.gave_up.get() + st.completed.get() == started
+    })
+    .await;
+    assert_eq!(st.completed.get(), 1, "only the valid client completed");
+    // No amplification: each silent transfer sent DATA 1 exactly 1 + retries = 2 times, and
+    // nothing else (every send is over, the datagrams wait in the client sockets).
+    let mut b = [0u8; 2048];
+    let mut datas = 0u64;
+    for u in &socks {
+        let mut mine = 0u64;
+        while let Ok((n, from)) = u.try_recv_from(&mut b) {
+            assert_ne!(from, a, "answers come from per-transfer sockets");
+            assert!(
+                matches!(packet::parse(&b[..n]), Ok(Packet::Data { block: 1, data }) if data == &itl[..512]),
+                "only DATA 1 of the ITL"
+            );
+            mine += 1;
+        }
+        assert!(
+            mine >= 2 && mine % 2 == 0 && mine <= 2 * ROUNDS as u64,
+            "DATA 1 twice per transfer: {mine}"
+        );
+        datas += mine;
+    }
+    assert_eq!(datas, 2 * (started - 1));
+    // The slots are free: a plain client is served too.
+    assert_eq!(
+        get(a, "ITLFile.tlv", &TftpOptions::default())
+            .await
+            .unwrap()
+            .data,
+        itl
+    );
+    s.shutdown().await;
+}
+
+/// A client played by hand: sends `rrq` from a fresh socket, acknowledges the OACK with ACK 0
+/// and each DATA block, and returns the OACK options (if one came), the DATA payload sizes and
+/// the bytes. Bounded: 10,000 packets, 3 s per wait.
+async fn raw_download(
+    server: SocketAddr,
+    rrq: &[u8],
+) -> (Option<Vec<(String, String)>>, Vec<usize>, Vec<u8>) {
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    u.send_to(rrq, server).await.unwrap();
+    let mut b = vec![0u8; 65_536];
+    let (mut oack, mut sizes, mut data) = (None, Vec::new(), Vec::new());
+    let mut tid = None;
+    let mut blksize = 512;
+    for _ in 0..10_000 {
+        let (n, from) = recv(&u, &mut b).await;
+        assert_ne!(from, server, "answers come from a new TID");
+        assert_eq!(*tid.get_or_insert(from), from, "one TID per transfer");
+        match packet::parse(&b[..n]).unwrap() {
+            Packet::Oack { options } => {
+                assert!(oack.is_none() && sizes.is_empty(), "OACK first, once");
+                let options: Vec<(String, String)> = options
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            String::from_utf8_lossy(k).into_owned(),
+                            String::from_utf8_lossy(v).into_owned(),
+                        )
+                    })
+                    .collect();
+                if let Some((_, v)) = options.iter().find(|(k, _)| k == "blksize") {
+                    blksize = v.parse().unwrap();
+                }
+                oack = Some(options);
+                u.send_to(&packet::ack(0), from).await.unwrap();
+            }
+            Packet::Data { block, data: d } => {
+                assert_eq!(usize::from(block), sizes.len() + 1, "blocks in order");
+                assert!(d.len() <= blksize, "DATA within the block size");
+                sizes.push(d.len());
+                data.extend_from_slice(d);
+                u.send_to(&packet::ack(block), from).await.unwrap();
+                if d.len() < blksize {
+                    return (oack, sizes, data);
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    panic!("transfer did not end within 10,000 packets");
+}
+
+#[tokio::test]
+async fn tftp_blksize_0_and_65535_are_ignored_and_512_byte_blocks_are_sent() {
+    // RFC 2348: blksize is 8..=65464. 0 and 65535 are out of range; the server does what its
+    // module doc says (F9): the option is not acknowledged, the transfer goes on with the
+    // default 512-byte blocks (RFC 2347: no OACK when no option is acknowledged — DATA 1
+    // first), and the other options of the same request are still acknowledged.
+    let (c, s) = start().await;
+    let a = addr(&s, Port::Tftp);
+    let st = tftp_stats(&s);
+    let itl = file(&c, "ITLFile.tlv");
+    let blocks = itl.len() / 512 + 1;
+    let check = |sizes: &[usize], what: &str| {
+        assert_eq!(sizes.len(), blocks, "{what}: 512-byte blocks");
+        assert!(sizes[..blocks - 1].iter().all(|n| *n == 512), "{what}");
+        assert_eq!(sizes[blocks - 1], itl.len() % 512, "{what}");
+    };
+    for v in ["0", "65535"] {
+        let rrq = packet::request(false, "ITLFile.tlv", "octet", &[("blksize", v.into())]);
+        let (oack, sizes, data) = raw_download(a, &rrq).await;
+        assert_eq!(oack, None, "blksize {v} alone: no OACK, DATA 1 first");
+        assert_eq!(data, itl, "blksize {v}");
+        check(&sizes, &format!("blksize {v}"));
+        let rrq = packet::request(
+            false,
+            "ITLFile.tlv",
+            "octet",
+            &[("blksize", v.into()), ("tsize", "0".into())],
+        );
+        let (oack, sizes, data) = raw_download(a, &rrq).await;
+        assert_eq!(
+            oack,
+            Some(vec![("tsize".to_string(), itl.len().to_string())]),
+            "blksize {v} + tsize: OACK with tsize only"
+        );
+        assert_eq!(data, itl);
+        check(&sizes, &format!("blksize {v} + tsize"));
+        // The same through the crate's client (which sends the value as asked).
+        let g = get(
+            a,
+            "ITLFile.tlv",
+            &TftpOptions {
+                blksize: Some(v.parse().unwrap()),
+                ..TftpOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!((g.oack, g.blksize), (false, 512), "blksize {v}");
+        assert_eq!(g.data, itl);
+    }
+    assert_eq!(
+        st.malformed.get(),
+        0,
+        "an out-of-range value is not an error"
+    );
+    assert_eq!(st.started.get(), 6);
+    eventually("all six completed", || st.completed.get() == 6).await;
+    // A valid client is still served, with the block size it asks for.
+    let g = get(
+        a,
+        "ITLFile.tlv",
+        &TftpOptions {
+            blksize: Some(1428),
+            ..TftpOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((g.oack, g.blksize), (true, 1428));
+    assert_eq!(g.data, itl);
+    s.shutdown().await;
+}
+
 // ---------------------------------------------------------------- HTTP / HTTPS
 
 #[tokio::test]
@@ -876,6 +1119,153 @@ async fn https_6971_keeps_the_old_callmanager_until_tftp_restarts_e13() {
         r.server_cert.unwrap() == new,
         "new CallManager after TFTP deactivate + activate"
     );
+    s.shutdown().await;
+}
+
+/// The RSA certificate 6972 presents (an RSA-only client: the ECDSA tomcat goes to ECDSA clients).
+async fn cert_6972(s: &Server) -> Vec<u8> {
+    let rsa_only = Some(vec![
+        SignatureScheme::RSA_PSS_SHA256,
+        SignatureScheme::RSA_PKCS1_SHA256,
+    ]);
+    let r = https_get(
+        addr(s, Port::Https6972),
+        "/ITLFile.tlv",
+        ServerCertPolicy::AcceptAny,
+        rsa_only,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    r.server_cert.unwrap()
+}
+
+/// The tomcat certificate the model says 6972 presents (the TFTP service's snapshot, E13).
+fn model_6972(c: &Clusters) -> Vec<u8> {
+    c.read(0, |c| {
+        c.node(NodeId(0))
+            .unwrap()
+            .tftp
+            .https_6972
+            .as_ref()
+            .unwrap()
+            .der()
+            .to_vec()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn regenerated_tomcat_certificate_is_presented_on_6972_after_tftp_reactivation() {
+    let (c, mut s) = start().await;
+    let old = identity(&c, NodeId(0), CertPurpose::Tomcat);
+    let a = addr(&s, Port::Https6972);
+    assert_eq!(cert_6972(&s).await, old);
+    c.apply(
+        0,
+        NOW + 100,
+        AdminAction::RegenerateCert {
+            node: NodeId(0),
+            purpose: CertPurpose::Tomcat,
+        },
+    )
+    .unwrap();
+    s.settle().await;
+    let new = identity(&c, NodeId(0), CertPurpose::Tomcat);
+    assert_ne!(old, new);
+    assert_eq!(
+        cert_6972(&s).await,
+        old,
+        "E13: 6972 keeps the tomcat certificate of the last TFTP start"
+    );
+    let svc = |service, op| AdminAction::Service {
+        node: NodeId(0),
+        service,
+        op,
+    };
+    // The restart the regeneration asks for (Cisco Tomcat) does not move 6972: the TFTP service
+    // serves it (E13, S5 names Tomcat too).
+    c.apply(0, NOW + 200, svc(Service::Tomcat, ServiceOp::Restart))
+        .unwrap();
+    s.settle().await;
+    assert_eq!(cert_6972(&s).await, old, "Cisco Tomcat restart");
+    assert_eq!(model_6972(&c), old);
+    // A plain TFTP restart keeps it too (default knob `tftp_https_refresh = reactivate`) …
+    c.apply(0, NOW + 300, svc(Service::Tftp, ServiceOp::Restart))
+        .unwrap();
+    s.settle().await;
+    assert_eq!(cert_6972(&s).await, old, "TFTP restart, default knob");
+    assert_eq!(model_6972(&c), old);
+    // … deactivating TFTP closes 6972, reactivating it presents the new tomcat certificate on
+    // the same port.
+    c.apply(0, NOW + 400, svc(Service::Tftp, ServiceOp::Deactivate))
+        .unwrap();
+    s.settle().await;
+    assert!(
+        TcpStream::connect(a).await.is_err(),
+        "6972 closed while TFTP is deactivated"
+    );
+    c.apply(0, NOW + 500, svc(Service::Tftp, ServiceOp::Activate))
+        .unwrap();
+    s.settle().await;
+    assert_eq!(addr(&s, Port::Https6972), a, "same port after the restart");
+    assert_eq!(model_6972(&c), new);
+    assert_eq!(
+        cert_6972(&s).await,
+        new,
+        "the new tomcat certificate after TFTP deactivate + activate"
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn regenerated_tomcat_certificate_is_presented_on_6972_after_a_tftp_restart_with_the_knob() {
+    // Knob `tftp_https_refresh = restart` (seed 000: "TFTP service should be restarted when a
+    // Tomcat certificate is uploaded"): a plain TFTP restart is enough.
+    let mut spec = ClusterSpec::new(
+        "A",
+        Version::parse("12.5").unwrap(),
+        &["cucm-pub", "cucm-sub"],
+        NOW,
+    );
+    spec.knobs.tftp_https_refresh = TftpHttpsRefresh::Restart;
+    let cl = Cluster::install(spec, KeySource::new(7)).unwrap();
+    let (c, mut s) = start_cluster(cl, Limits::default()).await;
+    let old = identity(&c, NodeId(0), CertPurpose::Tomcat);
+    assert_eq!(cert_6972(&s).await, old);
+    c.apply(
+        0,
+        NOW + 100,
+        AdminAction::RegenerateCert {
+            node: NodeId(0),
+            purpose: CertPurpose::Tomcat,
+        },
+    )
+    .unwrap();
+    s.settle().await;
+    let new = identity(&c, NodeId(0), CertPurpose::Tomcat);
+    assert_ne!(old, new);
+    assert_eq!(cert_6972(&s).await, old, "before the restart");
+    c.apply(
+        0,
+        NOW + 200,
+        AdminAction::Service {
+            node: NodeId(0),
+            service: Service::Tftp,
+            op: ServiceOp::Restart,
+        },
+    )
+    .unwrap();
+    s.settle().await;
+    assert_eq!(model_6972(&c), new);
+    assert_eq!(
+        cert_6972(&s).await,
+        new,
+        "the new tomcat certificate after the TFTP restart"
+    );
+    // The TVS port did not move with it (another service).
+    liveness(&c, &s).await;
     s.shutdown().await;
 }
 
