@@ -525,3 +525,35 @@ fn phones_boot_against_itlsim_serve_in_another_process() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("route \"nonsense\""));
 }
+
+#[test]
+fn bench_boot_measures_l_and_boots_phones_through_tvs() {
+    // Small N: this checks the command and what it measures, not the figures (a debug build).
+    let o = run(&[
+        "bench",
+        "boot",
+        "--phones",
+        "20",
+        "--concurrency",
+        "8",
+        "--json",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["n"], 20);
+    assert_eq!(v["registered"], 20);
+    assert_eq!(v["errors"], 0);
+    for k in ["h", "t", "v", "l", "phones_per_s", "ratio"] {
+        assert!(v[k].as_f64().unwrap() > 0.0, "{k}: {v}");
+    }
+    // Every phone asked TVS over TLS once (its held ITL does not carry the new signer, §6.3 R1).
+    let tvs = v["latency"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service"] == "tvs")
+        .expect("TVS operations");
+    assert_eq!(tvs["count"], 20);
+    assert_eq!(tvs["failed"], 0);
+}
