@@ -399,6 +399,36 @@ fn itl_show(path: &Path, as_json: bool) -> Result<ExitCode> {
     if sasts > 2 {
         findings.push(format!("MORE_THAN_2_SAST: {sasts} SAST records"));
     }
+    // bad-inputs T16: an RSA-1024 signer verifies but is weak.
+    if let Some(Ok(c)) = signer_index
+        .and_then(|i| tl.records().get(i))
+        .and_then(|r| r.cert())
+        && let PublicKey::Rsa { bits, .. } = &c.public_key
+        && *bits < 2048
+    {
+        findings.push(format!("WEAK_KEY: signer key RSA {bits} (< 2048)"));
+    }
+    // bad-inputs T15: RFC 5280 serials are at most 20 octets.
+    let long_serial = |s: &[u8]| s.len() > 20;
+    if long_serial(&tl.info().serial) {
+        findings.push(format!(
+            "SERIAL_TOO_LONG: header signer serial of {} bytes (RFC 5280: at most 20)",
+            tl.info().serial.len()
+        ));
+    }
+    for (i, r) in tl.records().iter().enumerate() {
+        if let Some(sr) = r.serial().filter(|s| long_serial(s)) {
+            findings.push(format!(
+                "SERIAL_TOO_LONG: record {} serial of {} bytes (RFC 5280: at most 20)",
+                i + 1,
+                sr.len()
+            ));
+        }
+    }
+    // bad-inputs T20: a CTL served as an ITL (or the reverse).
+    if let Some(m) = list_kind_mismatch(&file_name(path), &tl.info().filename_text()) {
+        findings.push(m);
+    }
     if as_json {
         let v = json!({
             "file": path.display().to_string(),
@@ -564,6 +594,43 @@ fn signer_key(args: &CheckArgs, info: &HeaderInfo) -> Result<Option<(PublicKey, 
     Ok(None)
 }
 
+/// `ITL`/`CTL` in the name on disk vs in the header FILENAME (bad-inputs T20).
+fn list_kind_mismatch(disk: &str, header: &str) -> Option<String> {
+    let kind = |n: &str| {
+        let u = n.to_ascii_uppercase();
+        match (u.contains("ITL"), u.contains("CTL")) {
+            (true, false) => Some("ITL"),
+            (false, true) => Some("CTL"),
+            _ => None,
+        }
+    };
+    match (kind(disk), kind(header)) {
+        (Some(a), Some(b)) if a != b => Some(format!(
+            "FILENAME_MISMATCH: file {disk:?} holds a {b} (header filename {header:?})"
+        )),
+        _ => None,
+    }
+}
+
+/// The `SEP<12 hex>` device name in a file name, upper-cased.
+fn device_of(name: &str) -> Option<String> {
+    let u = name.to_ascii_uppercase();
+    let i = u.find("SEP")?;
+    let hex: String = u[i + 3..].chars().take(12).collect();
+    (hex.len() == 12 && hex.chars().all(|c| c.is_ascii_hexdigit())).then(|| format!("SEP{hex}"))
+}
+
+/// A signed config whose header FILENAME names another device than the file it was served as
+/// (bad-inputs §2.2 CONFIG_SUBSTITUTION: a trust failure, not a warning).
+fn config_substitution(disk: &str, header: &str) -> Option<String> {
+    match (device_of(disk), device_of(header)) {
+        (Some(a), Some(b)) if a != b => Some(format!(
+            "CONFIG_SUBSTITUTION: {disk:?} carries the signed config of {b} (header filename {header:?})"
+        )),
+        _ => None,
+    }
+}
+
 fn sgn_check(args: CheckArgs, require_key: bool) -> Result<ExitCode> {
     let bytes = read(&args.file)?;
     let file = AnySigned::decode(&args.file, &bytes)?;
@@ -579,7 +646,12 @@ fn sgn_check(args: CheckArgs, require_key: bool) -> Result<ExitCode> {
         })),
         (None, false) => None,
     };
+    let substitution = config_substitution(&file_name(&args.file), &info.filename_text());
     let status = match &verdict {
+        Some(Ok(())) if substitution.is_some() => {
+            "INVALID: the signature is valid but the file is another device's (CONFIG_SUBSTITUTION)"
+                .to_string()
+        }
         None => "not checked (give --cert or --itl)".to_string(),
         Some(Ok(())) => format!(
             "valid (key from {})",
@@ -597,7 +669,8 @@ fn sgn_check(args: CheckArgs, require_key: bool) -> Result<ExitCode> {
             "size": bytes.len(),
             "header": header_json(&info),
             "payload_bytes": file.envelope().body().len(),
-            "signature": { "status": match &verdict { None => "unchecked", Some(Ok(())) => "valid", Some(Err(_)) => "invalid" }, "detail": status },
+            "signature": { "status": match &verdict { None => "unchecked", Some(Ok(())) if substitution.is_none() => "valid", Some(_) => "invalid" }, "detail": status },
+            "findings": substitution.iter().collect::<Vec<_>>(),
         });
         if let Some(e) = &enc {
             v["encryption"] = json!({ "iv": hex(&e.iv), "padding_count": e.padding_count, "key_size": e.key_size, "plaintext_digest": e.plaintext_digest.to_string(), "plaintext_hash": hex(&e.plaintext_hash) });
@@ -620,9 +693,13 @@ fn sgn_check(args: CheckArgs, require_key: bool) -> Result<ExitCode> {
             );
         }
         println!("Signature Status: {status}");
+        if let Some(f) = &substitution {
+            println!("\nFinding: {f}");
+        }
     }
     Ok(match verdict {
         Some(Err(_)) => ExitCode::from(EXIT_INVALID),
+        Some(Ok(())) if substitution.is_some() => ExitCode::from(EXIT_INVALID),
         _ => ExitCode::SUCCESS,
     })
 }

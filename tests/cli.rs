@@ -557,3 +557,60 @@ fn bench_boot_measures_l_and_boots_phones_through_tvs() {
     assert_eq!(tvs["count"], 20);
     assert_eq!(tvs["failed"], 0);
 }
+
+/// bad-inputs T16, T20 and §2.2: a weak signer key, a CTL served under an ITL's name and a
+/// signed config served as another device's are reported, the last one as a trust failure.
+#[test]
+fn findings_for_weak_keys_swapped_lists_and_substituted_configs() {
+    let o = run(&["itl", "show", "--json", s(&td("tlv/ITLFile_sast1024.tlv"))]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "an RSA-1024 signer still verifies"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["findings"].as_array().unwrap().iter().any(|f| f
+            .as_str()
+            .unwrap()
+            .starts_with("WEAK_KEY: signer key RSA 1024")),
+        "{v}"
+    );
+    let as_itl = tmp("swapped-ITLFile.tlv");
+    std::fs::copy(td("tlv/CTLFile.tlv"), &as_itl).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&run(&["itl", "show", "--json", s(&as_itl)]).stdout).unwrap();
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("FILENAME_MISMATCH")),
+        "{v}"
+    );
+    let other = tmp("SEP00112233AAAA.cnf.xml.sgn");
+    std::fs::copy(td("sgn/sha1/SEP001122334455.cnf.xml.sgn"), &other).unwrap();
+    let itl = td("tlv/ITLFile_sha1.tlv");
+    let o = run(&["sgn", "verify", "--json", "--itl", s(&itl), s(&other)]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a substituted config is a trust failure"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["signature"]["status"], "invalid");
+    assert!(
+        v["findings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("CONFIG_SUBSTITUTION")
+    );
+    // The same bytes under their own name verify.
+    let own = td("sgn/sha1/SEP001122334455.cnf.xml.sgn");
+    assert_eq!(
+        run(&["sgn", "verify", "--itl", s(&itl), s(&own)])
+            .status
+            .code(),
+        Some(0)
+    );
+}
