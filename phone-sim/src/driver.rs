@@ -151,6 +151,8 @@ pub struct RunOutput {
     /// Files the cluster models built and signed during the run (trust lists and per-phone
     /// configs; benchmarks: signing is what costs).
     pub files_built: u64,
+    /// Phone states at the times expectations name (`None`: the run ended before).
+    pub snapshots: Vec<(u64, Option<Vec<PhoneState>>)>,
 }
 
 /// A phone in the simulation.
@@ -191,6 +193,8 @@ pub(crate) enum Ev {
     SettleCheck(usize, u64),
     OutageEnd(usize, u16, Service, Option<u16>),
     Sample,
+    /// Phone states at a time an expectation names (`at: 30m`).
+    Snapshot(usize),
 }
 
 struct Entry {
@@ -245,6 +249,8 @@ pub struct Sim<'s> {
     events: Vec<EventRecord>,
     locked_at: Vec<Option<u64>>,
     series: Vec<(u64, Counts)>,
+    /// (time, states then) for expectations evaluated at a time; `None` until reached.
+    snapshots: Vec<(u64, Option<Vec<PhoneState>>)>,
     processed: u64,
     pending_work: u64,
     step_done: usize,
@@ -388,6 +394,7 @@ impl<'s> Sim<'s> {
             events: Vec::new(),
             locked_at: vec![None; n],
             series: Vec::new(),
+            snapshots: Vec::new(),
             processed: 0,
             pending_work: 0,
             step_done: 0,
@@ -503,6 +510,18 @@ impl<'s> Sim<'s> {
         if self.sc.steps.is_empty() {
             self.push(self.now + SETTLE_POLL_MS, Ev::SettleCheck(0, 0));
         }
+        let mut times: Vec<u64> = self
+            .sc
+            .expectations
+            .iter()
+            .filter_map(|e| e.at_time)
+            .collect();
+        times.sort_unstable();
+        times.dedup();
+        for (k, t) in times.into_iter().enumerate() {
+            self.snapshots.push((t, None));
+            self.push(t, Ev::Snapshot(k));
+        }
     }
 
     /// Time of the next queued event.
@@ -545,6 +564,7 @@ impl<'s> Sim<'s> {
             locked_at: self.locked_at,
             events: self.events,
             series: self.series,
+            snapshots: self.snapshots,
             events_processed: self.processed,
             end_ms: self.now,
             cluster_names: self.sc.clusters.iter().map(|c| c.name.clone()).collect(),
@@ -584,6 +604,12 @@ impl<'s> Sim<'s> {
             Ev::Reset(i) => self.phone_event(i, Event::Reset(ResetKind::Reset)),
             Ev::User(i, a) => self.phone_event(i, Event::User(a)),
             Ev::Step(i) => self.run_step(i),
+            Ev::Snapshot(k) => {
+                let states = self.states();
+                if let Some(s) = self.snapshots.get_mut(k) {
+                    s.1 = Some(states);
+                }
+            }
             Ev::SettleCheck(i, since) => {
                 let waited = self.now.saturating_sub(since);
                 // The end of the run also waits for the stragglers to come back (and settle);

@@ -46,9 +46,17 @@ pub fn evaluate(sc: &Scenario, run: &RunOutput) -> Vec<ExpectResult> {
 }
 
 fn evaluate_one(run: &RunOutput, e: &Expectation) -> ExpectResult {
-    let (states, at) = match e.at_step {
-        None => (&run.final_states, "end".to_string()),
-        Some(i) => match run.steps.get(i) {
+    let snapshot = e
+        .at_time
+        .and_then(|t| run.snapshots.iter().find(|(at, _)| *at == t));
+    let (states, at) = match (e.at_step, snapshot) {
+        (_, Some((t, Some(states)))) => (states, format!("at {}", hms(*t))),
+        (_, Some((t, None))) => (
+            &run.final_states,
+            format!("end (the run ended before {})", hms(*t)),
+        ),
+        (None, None) => (&run.final_states, "end".to_string()),
+        (Some(i), None) => match run.steps.get(i) {
             Some(s) => (&s.after, format!("after step {:?}", s.label)),
             None => (&run.final_states, "end (step never ran)".to_string()),
         },

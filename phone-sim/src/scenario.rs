@@ -655,6 +655,8 @@ pub struct Expectation {
     pub name: String,
     /// `None` = end; `Some(i)` = after step i (before step i+1 runs).
     pub at_step: Option<usize>,
+    /// Or at this scenario time (ms): `at: 30m`.
+    pub at_time: Option<u64>,
     /// State.
     pub state: StateSel,
     /// Group filter.
@@ -1860,16 +1862,25 @@ fn expectation(
             ("any", StateSel::Any),
         ],
     )?;
-    let at_step = match &e.at {
-        None => None,
-        Some(a) if a.value.eq_ignore_ascii_case("end") => None,
-        Some(a) => Some(labels.iter().position(|l| l == &a.value).ok_or_else(|| {
-            cx.err(
-                &a.referenced,
-                format!("no timeline step labelled {:?}", a.value),
-                Some(format!("labels: {}", labels.join(" | "))),
-            )
-        })?),
+    let (at_step, at_time) = match &e.at {
+        None => (None, None),
+        Some(a) if a.value.eq_ignore_ascii_case("end") => (None, None),
+        Some(a) => match labels.iter().position(|l| l == &a.value) {
+            Some(i) => (Some(i), None),
+            None => match humantime::parse_duration(a.value.trim()) {
+                Ok(_) => (None, Some(cx.duration(a)?)),
+                Err(_) => {
+                    return Err(cx.err(
+                        &a.referenced,
+                        format!("no timeline step labelled {:?}", a.value),
+                        Some(format!(
+                            "end, a scenario time (30m, 1h30m) or a label: {}",
+                            labels.join(" | ")
+                        )),
+                    ));
+                }
+            },
+        },
     };
     let group = match &e.group {
         None => None,
@@ -1986,6 +1997,7 @@ fn expectation(
     Ok(Expectation {
         name,
         at_step,
+        at_time,
         state,
         group,
         family,

@@ -165,3 +165,68 @@ timeline:
         "{notes:#?}"
     );
 }
+
+/// Expectations at a scenario time (`at: 9m`) count the phone states at that time; one after the
+/// end of the run is evaluated at the end and says so.
+#[test]
+fn expectations_at_a_time() {
+    const Y: &str = r#"
+name: at-time
+seed: 4
+clusters:
+  - name: A
+    version: "11.5"
+    nodes: [pub]
+fleet:
+  - name: g
+    cluster: A
+    models: { "8845": 20 }
+    mac_start: "000000000300"
+timeline:
+  - at: 10m
+    do: regen-cert
+    cluster: A
+    cert: CallManager
+  - after: 0s
+    do: regen-cert
+    cluster: A
+    cert: TVS
+  - wait: settled
+expectations:
+  - name: nothing locked before the change
+    at: 9m
+    state: locked
+    none: true
+  - name: every phone registered before the change
+    at: 9m
+    state: registered
+    all: true
+  - name: locked after both regenerations (R3)
+    state: locked
+    all: true
+  - name: after the end
+    at: 30d
+    state: locked
+    all: true
+"#;
+    let sc = scenario::parse("at-time.yaml", Y).expect("valid");
+    let out = itlsim_sim::driver::Sim::new(&sc).expect("install").run();
+    let r = itlsim_sim::report::evaluate(&sc, &out);
+    for x in &r {
+        assert!(x.passed, "{x:?}");
+    }
+    assert!(r[0].at.contains("at 0:09:00"), "{:?}", r[0].at);
+    assert!(
+        r[3].at.starts_with("end (the run ended before"),
+        "{:?}",
+        r[3].at
+    );
+    let bad = Y.replace("at: 9m", "at: nine minutes");
+    let e = scenario::parse("at-time.yaml", &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no timeline step labelled \"nine minutes\""),
+        "{e}"
+    );
+}
