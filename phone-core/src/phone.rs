@@ -86,6 +86,9 @@ struct Cycle {
     reg_secure: bool,
     /// Which configuration the registration in flight uses.
     reg_source: ConfigSource,
+    /// The CallManagers the registration in flight was sent to, in order (a secure one that
+    /// fails T-CCM goes on with the rest, §2.4 step 7).
+    reg_cms: Option<Arc<[Host]>>,
 }
 
 #[derive(Debug)]
@@ -450,6 +453,7 @@ impl Phone {
             retry_at: now,
             reg_secure: false,
             reg_source: ConfigSource::Cached,
+            reg_cms: None,
         }));
         self.begin_on_server(now, out);
     }
@@ -1347,6 +1351,7 @@ impl Phone {
             c.fetch = None;
             c.reg_secure = secure;
             c.reg_source = source;
+            c.reg_cms = Some(Arc::clone(&cms));
         }
         out.push(Action::Register {
             req,
@@ -1423,6 +1428,31 @@ impl Phone {
                         RoleSet::EMPTY,
                         who.as_ref(),
                     );
+                    // §2.4 step 7: a TLS failure → try the next CallManager of the list. The
+                    // answer does not say which member answered (the first reachable one), so
+                    // the rest of the list after the first member is tried; each retry drops one
+                    // more, so at most one attempt per member.
+                    let rest: Option<Arc<[Host]>> = self
+                        .cycle
+                        .as_ref()
+                        .and_then(|c| c.reg_cms.as_ref())
+                        .and_then(|l| l.get(1..))
+                        .filter(|rest| !rest.is_empty())
+                        .map(Arc::from);
+                    if let Some(cms) = rest {
+                        let req = self.next_req();
+                        if let Some(c) = self.cycle.as_mut() {
+                            c.step = Step::Registering(req);
+                            c.reg_cms = Some(Arc::clone(&cms));
+                        }
+                        out.push(Action::Register {
+                            req,
+                            cms,
+                            secure,
+                            source,
+                        });
+                        return;
+                    }
                     return self.registration_failed(now, Rule::TCcm, Reason::CmCertUntrusted, out);
                 }
             }

@@ -869,6 +869,54 @@ fn t_ccm_secure_registration() {
     }));
 }
 
+/// §2.4 step 7: a secure registration whose TLS fails (T-CCM) goes on with the next
+/// CallManager of the list; the phone registers with the first one whose certificate its CTL holds.
+#[test]
+fn t_ccm_failure_tries_the_next_callmanager() {
+    let k = keys();
+    let xml = String::from_utf8(config_xml(&["tvs1"], true, "load-2"))
+        .unwrap()
+        .replace(
+            "</members></callManagerGroup>",
+            "<member priority=\"1\"><callManager><processNodeName>cm2</processNodeName></callManager></member></members></callManagerGroup>",
+        )
+        .into_bytes();
+    let mut net = Net::new(&[
+        (FileName::CtlSep, ctl_by(&k.sast)),
+        (FileName::ItlSep, itl_a()),
+        (FileName::CfgSgn, sgn_by(&k.ccm, &xml, Digest::Sha1)),
+    ]);
+    // cm1 was regenerated without a CTL update (R1-SEC); cm2 still presents the CTL's CallManager.
+    net.cm_certs
+        .insert("cm1".into(), Arc::clone(&k.unknown.der));
+    net.cm_certs.insert("cm2".into(), Arc::clone(&k.ccm.der));
+    let mut r = Run::new("8845", Knobs::default());
+    r.power_on(&net);
+    assert!(r.phone.registered(), "{}", r.trace_text());
+    assert_eq!(
+        *net.registers.borrow(),
+        vec![vec!["cm1".to_string(), "cm2".into()], vec!["cm2".into()]]
+    );
+    assert_eq!(r.trace_rules().iter().filter(|x| **x == "T-CCM").count(), 2);
+    // Both regenerated: the list is exhausted, the registration fails once.
+    net.cm_certs
+        .insert("cm2".into(), Arc::clone(&k.unknown.der));
+    r.run(&net, Event::Reset(ResetKind::Reset));
+    assert!(!r.phone.registered());
+    assert_eq!(
+        r.outcomes()
+            .iter()
+            .filter(|o| matches!(
+                o,
+                Outcome::RegistrationFailed {
+                    reason: Reason::CmCertUntrusted
+                }
+            ))
+            .count(),
+        1
+    );
+}
+
 #[test]
 fn secure_profile_without_ctl_tries_four_times() {
     let k = keys();

@@ -217,6 +217,10 @@ pub struct Net {
     pub tvs: HashMap<String, TvsMode>,
     /// Certificate the CallManager presents (secure registration).
     pub cm_cert: Option<Arc<Blob>>,
+    /// Per CallManager host (the first of the list asked answers): overrides `cm_cert`.
+    pub cm_certs: HashMap<String, Arc<Blob>>,
+    /// Every Register's CallManager list, in order.
+    pub registers: std::cell::RefCell<Vec<Vec<String>>>,
     /// CallManagers that accept registrations.
     pub cms_up: bool,
 }
@@ -231,6 +235,8 @@ impl Net {
             https_cert: None,
             tvs: HashMap::new(),
             cm_cert: None,
+            cm_certs: HashMap::new(),
+            registers: Default::default(),
             cms_up: true,
         };
         for (f, b) in files {
@@ -427,11 +433,21 @@ impl Run {
                     },
                 }
             }
-            Action::Register { req, .. } => q.push_back(Event::RegisterResult {
-                req: *req,
-                ok: net.cms_up,
-                cm_cert: net.cm_cert.clone(),
-            }),
+            Action::Register { req, cms, .. } => {
+                net.registers
+                    .borrow_mut()
+                    .push(cms.iter().map(|h| h.0.to_string()).collect());
+                let cert = cms
+                    .first()
+                    .and_then(|h| net.cm_certs.get(&*h.0))
+                    .cloned()
+                    .or_else(|| net.cm_cert.clone());
+                q.push_back(Event::RegisterResult {
+                    req: *req,
+                    ok: net.cms_up,
+                    cm_cert: cert,
+                })
+            }
             Action::ReportItlHash { .. } | Action::Status(_) | Action::Record(_) => {}
         }
     }
