@@ -107,9 +107,9 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     // A progress line on stderr when it is a terminal (hidden in CI and pipes).
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let progress: Option<itlsim_sim::driver::Progress> = if tty {
-        Some(Box::new(|t, c| {
+        Some(Box::new(|t, c, note| {
             eprint!(
-                "\r  {}  registered {:>7}  trusted {:>7}  locked {:>7}  off {:>7} ",
+                "\r  {}  registered {:>7}  trusted {:>7}  locked {:>7}  off {:>7} {note}",
                 report::hms(t),
                 c.registered,
                 c.trusted,

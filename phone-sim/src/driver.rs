@@ -45,8 +45,9 @@ const SETTLE_POLL_MS: u64 = 15_000;
 /// How often the state series is sampled (ms).
 pub const SAMPLE_MS: u64 = 60_000;
 
-/// A progress callback: virtual time (ms) and the counts at that time.
-pub type Progress = Box<dyn FnMut(u64, &Counts)>;
+/// A progress callback: virtual time (ms), the counts at that time, and a note (live mode: the
+/// request rates on the wire; empty in virtual mode).
+pub type Progress = Box<dyn FnMut(u64, &Counts, &str)>;
 
 /// What a phone is, at a point in time, for reports.
 
@@ -261,6 +262,8 @@ pub struct Sim<'s> {
     /// Called at every state sample (each virtual minute) with the time and the counts: the
     /// CLI's progress line.
     pub progress: Option<Progress>,
+    /// The note passed to `progress` (live mode sets it).
+    pub(crate) progress_note: String,
     /// Live mode: real I/O for fetches and TVS queries (`live.rs`).
     pub(crate) live: Option<Box<dyn LiveIo>>,
 }
@@ -402,6 +405,7 @@ impl<'s> Sim<'s> {
             end_not_before: 0,
             record_events: true,
             progress: None,
+            progress_note: String::new(),
             live: None,
         };
         // Initial security mode and parameters, before any phone boots.
@@ -521,6 +525,23 @@ impl<'s> Sim<'s> {
         for (k, t) in times.into_iter().enumerate() {
             self.snapshots.push((t, None));
             self.push(t, Ev::Snapshot(k));
+        }
+    }
+
+    /// Would the next queued event run a timeline step (an admin action changes what the
+    /// servers answer)? Live mode lets the operations already on the wire finish first, so they
+    /// see the state they were sent in, as the virtual driver answers at the time of sending.
+    pub(crate) fn next_is_barrier(&self) -> bool {
+        match self.queue.peek() {
+            Some(Entry {
+                ev: Ev::Step(_), ..
+            }) => true,
+            Some(Entry {
+                at,
+                ev: Ev::SettleCheck(_, since),
+                ..
+            }) => at.saturating_sub(*since) >= self.sc.settle_ms || self.settled(),
+            _ => false,
         }
     }
 
@@ -655,7 +676,7 @@ impl<'s> Sim<'s> {
     fn sample(&mut self) {
         let c = Counts::of(self.states().iter());
         if let Some(p) = self.progress.as_mut() {
-            p(self.now, &c);
+            p(self.now, &c, &self.progress_note);
         }
 
         if self.series.last().is_none_or(|(t, _)| *t != self.now) {

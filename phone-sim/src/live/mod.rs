@@ -18,7 +18,8 @@
 //! is late: scenario time then runs at `speed` × wall (a late answer is delivered when it comes,
 //! real silence ends at the operation's wall deadline, the phone's timeout ÷ `speed`, and the
 //! phone's own timer fires in scenario time). Host load within `hold` therefore changes how long a
-//! run takes, not when a phone boots relative to the timeline's admin steps (measured: with a
+//! run takes, not when a phone boots relative to the timeline's admin steps (and a step waits
+//! for the operations sent before it, which must see the servers as they were when sent) (measured: with a
 //! clock mapped to wall time throughout, 40 of 2,000 phones of the demo scenario ended differently
 //! on a loaded 2-core host, each one a boot pushed past a regeneration by latency × speed; with
 //! this clock, 0).
@@ -285,6 +286,9 @@ async fn drive(
     // The scenario clock while some operation is late (runs at `speed`), and its wall reference.
     let mut v_now = 0u64;
     let mut w_last = Instant::now();
+    // Request rates for the progress line, per service, over the last second of wall time.
+    let mut rate_since = Instant::now();
+    let mut rate_counts: std::collections::BTreeMap<&'static str, u64> = Default::default();
     sim.start();
 
     'run: loop {
@@ -327,6 +331,7 @@ async fn drive(
         }
         if let Some(t) = sim.next_at()
             && t < limit
+            && (pending.is_empty() || !sim.next_is_barrier())
         {
             if !sim.step_one() {
                 break 'run;
@@ -341,7 +346,7 @@ async fn drive(
         if pending.is_empty() {
             break;
         }
-        // Wait for an answer, for the oldest fresh operation to become late, or (clock
+        // Wait for an answer (a timeline step waits for every operation sent before it), for the oldest fresh operation to become late, or (clock
         // running) for the next event's wall time.
         let mut wait = pending
             .values()
@@ -362,11 +367,23 @@ async fn drive(
         while let Ok(d) = rx.try_recv() {
             batch.push(d);
         }
+        let dt = rate_since.elapsed();
+        if dt >= Duration::from_secs(1) {
+            let secs = dt.as_secs_f64();
+            sim.progress_note = rate_counts
+                .iter()
+                .map(|(k, v)| format!("{k} {:.0}/s", *v as f64 / secs))
+                .collect::<Vec<_>>()
+                .join("  ");
+            rate_counts.clear();
+            rate_since = Instant::now();
+        }
         for (id, d) in batch {
             let Some((due, sent)) = pending.remove(&id) else {
                 continue;
             };
             lat_rec.record(&d);
+            *rate_counts.entry(d.svc.name()).or_default() += 1;
             let late = sent.elapsed() >= hold;
             late_ops += u64::from(late);
             if d.event.is_some() && !d.failed {
