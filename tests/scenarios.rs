@@ -90,6 +90,27 @@ fn junit_and_reports_are_written_and_the_exit_code_reflects_expectations() {
     }
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert!(junit.contains("tests=\"2\" failures=\"0\""), "{junit}");
+    // events.ndjson: the timeline steps and the phones' typed outcomes, in time order.
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("events.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let t: Vec<u64> = events.iter().map(|e| e["t_ms"].as_u64().unwrap()).collect();
+    assert!(
+        t.windows(2).all(|w| w[0] <= w[1]),
+        "events out of time order"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["step"].is_string() && e["notes"].is_array())
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "TrustListInstalled" && e["device"].is_string())
+    );
     // The same scenario with an expectation that cannot hold: exit 1, a JUnit failure.
     let text = std::fs::read_to_string(&good).unwrap().replace(
         "    state: locked\n    none: true",

@@ -292,19 +292,34 @@ pub fn phones_ndjson(sc: &Scenario, run: &RunOutput) -> String {
     out
 }
 
-/// One line per recorded event.
+/// One line per recorded event, in time order: the timeline steps (`step`, with what the model
+/// said) and the phones' typed outcomes (`kind` = the outcome's name, `outcome` = its fields).
 pub fn events_ndjson(run: &RunOutput) -> String {
     let mut out = String::new();
+    let mut steps = run.steps.iter().peekable();
+    let push_step = |out: &mut String, s: &crate::driver::StepRecord| {
+        let v = json!({"t_ms": s.at_ms, "step": s.label, "notes": s.notes});
+        out.push_str(&v.to_string());
+        out.push('\n');
+    };
     for e in &run.events {
+        while let Some(s) = steps.next_if(|s| s.at_ms <= e.at_ms) {
+            push_step(&mut out, s);
+        }
         let device = format!("SEP{}", run.phones[e.phone as usize].phone.mac());
         let v = match &e.kind {
             EventKind::Phone(o) => {
-                json!({"t_ms": e.at_ms, "device": device, "outcome": format!("{o:?}")})
+                let text = format!("{o:?}");
+                let kind: String = text.chars().take_while(|c| c.is_alphanumeric()).collect();
+                json!({"t_ms": e.at_ms, "device": device, "kind": kind, "outcome": text})
             }
             EventKind::Server(t) => json!({"t_ms": e.at_ms, "device": device, "server": t}),
         };
         out.push_str(&v.to_string());
         out.push('\n');
+    }
+    for s in steps {
+        push_step(&mut out, s);
     }
     out
 }
