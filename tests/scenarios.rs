@@ -178,7 +178,7 @@ fn bad_scenario_files_give_located_errors_with_hints() {
         (
             "negative count",
             BASE.replace("\"8845\": 10", "\"8845\": -5"),
-            "",
+            "invalid u64 (hint: a whole number",
         ),
         (
             "zero count",
@@ -263,7 +263,7 @@ fn bad_scenario_files_give_located_errors_with_hints() {
         (
             "yaml 1.1 boolean",
             format!("{BASE}knobs:\n  ctl_tofu_if_itl_present: yes\n"),
-            "",
+            "invalid boolean (strict mode expects true/false) (hint: write true or false",
         ),
     ];
     let dir = std::env::temp_dir().join(format!("itlsim-bad-{}", std::process::id()));

@@ -856,11 +856,11 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             .map(|l| (l.line(), l.column()))
             .unwrap_or((0, 0));
         let msg = e.to_string();
-        let first = msg.lines().next().unwrap_or_default().to_string();
+        let first = clean_yaml_message(msg.lines().next().unwrap_or_default());
         let hint = if first.contains("unknown field") {
             Some(hint_unknown_field(&first))
         } else {
-            None
+            hint_for_type(&first)
         };
         ScenarioError {
             file: file.into(),
@@ -871,6 +871,39 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         }
     })?;
     validate(&cx, def)
+}
+
+/// The YAML library's message without the position it repeats ("line 9 column 23: ") and without
+/// advice meant for programmers ("set DuplicateKeyPolicy in Options …").
+fn clean_yaml_message(msg: &str) -> String {
+    let mut m = msg.trim();
+    m = m.strip_prefix("error: ").unwrap_or(m);
+    if let Some(rest) = m.strip_prefix("line ")
+        && let Some((pos, tail)) = rest.split_once(": ")
+        && pos
+            .split(" column ")
+            .all(|n| n.trim().parse::<u64>().is_ok())
+    {
+        m = tail;
+    }
+    let m = m.split(", set DuplicateKeyPolicy").next().unwrap_or(m);
+    m.to_string()
+}
+
+/// A hint for the common type mistakes.
+fn hint_for_type(msg: &str) -> Option<String> {
+    let m = msg.to_ascii_lowercase();
+    if m.contains("invalid u64") || m.contains("invalid u32") || m.contains("invalid u8") {
+        Some("a whole number of 0 or more is expected here, e.g. 120".into())
+    } else if m.contains("invalid f64") {
+        Some("a number is expected here, e.g. 0.05".into())
+    } else if m.contains("invalid boolean") {
+        Some("write true or false (yes/no/on/off are YAML 1.1 and refused)".into())
+    } else if m.contains("duplicate mapping key") {
+        Some("each key may appear once in a mapping; remove or rename one".into())
+    } else {
+        None
+    }
 }
 
 fn hint_unknown_field(msg: &str) -> String {
