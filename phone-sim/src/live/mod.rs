@@ -283,6 +283,7 @@ async fn drive(
     let mut recent: std::collections::VecDeque<Duration> = std::collections::VecDeque::new();
     let mut hold = cfg.hold;
     let mut max_hold = cfg.hold;
+    let mut answered = 0u64;
     // The scenario clock while some operation is late (runs at `speed`), and its wall reference.
     let mut v_now = 0u64;
     let mut w_last = Instant::now();
@@ -346,8 +347,9 @@ async fn drive(
         if pending.is_empty() {
             break;
         }
-        // Wait for an answer (a timeline step waits for every operation sent before it), for the oldest fresh operation to become late, or (clock
-        // running) for the next event's wall time.
+        // Wait for an answer (a timeline step waits for every operation sent before it), for
+        // the oldest fresh operation to become late, or (clock running) for the next event's
+        // wall time.
         let mut wait = pending
             .values()
             .filter_map(|(_, w)| hold.checked_sub(now_w.duration_since(*w)))
@@ -391,7 +393,8 @@ async fn drive(
                 if recent.len() > 512 {
                     recent.pop_front();
                 }
-                if recent.len() % 64 == 0 {
+                answered += 1;
+                if answered % 64 == 0 {
                     let mut v: Vec<Duration> = recent.iter().copied().collect();
                     v.sort_unstable();
                     let p99 = v[(v.len() * 99 / 100).min(v.len() - 1)];
