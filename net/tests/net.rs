@@ -1156,12 +1156,11 @@ fn model_6972(c: &Clusters) -> Vec<u8> {
     .unwrap()
 }
 
-#[tokio::test]
-async fn regenerated_tomcat_certificate_is_presented_on_6972_after_tftp_reactivation() {
-    let (c, mut s) = start().await;
-    let old = identity(&c, NodeId(0), CertPurpose::Tomcat);
-    let a = addr(&s, Port::Https6972);
-    assert_eq!(cert_6972(&s).await, old);
+/// Regenerates the publisher's tomcat certificate (6972 presented the old one before) and waits for
+/// the listeners; returns (old, new) DER.
+async fn regenerate_tomcat(c: &Arc<Clusters>, s: &mut Server) -> (Vec<u8>, Vec<u8>) {
+    let old = identity(c, NodeId(0), CertPurpose::Tomcat);
+    assert_eq!(cert_6972(s).await, old);
     c.apply(
         0,
         NOW + 100,
@@ -1172,8 +1171,16 @@ async fn regenerated_tomcat_certificate_is_presented_on_6972_after_tftp_reactiva
     )
     .unwrap();
     s.settle().await;
-    let new = identity(&c, NodeId(0), CertPurpose::Tomcat);
+    let new = identity(c, NodeId(0), CertPurpose::Tomcat);
     assert_ne!(old, new);
+    (old, new)
+}
+
+#[tokio::test]
+async fn regenerated_tomcat_certificate_is_presented_on_6972_after_tftp_reactivation() {
+    let (c, mut s) = start().await;
+    let a = addr(&s, Port::Https6972);
+    let (old, new) = regenerate_tomcat(&c, &mut s).await;
     assert_eq!(
         cert_6972(&s).await,
         old,
@@ -1232,20 +1239,7 @@ async fn regenerated_tomcat_certificate_is_presented_on_6972_after_a_tftp_restar
     spec.knobs.tftp_https_refresh = TftpHttpsRefresh::Restart;
     let cl = Cluster::install(spec, KeySource::new(7)).unwrap();
     let (c, mut s) = start_cluster(cl, Limits::default()).await;
-    let old = identity(&c, NodeId(0), CertPurpose::Tomcat);
-    assert_eq!(cert_6972(&s).await, old);
-    c.apply(
-        0,
-        NOW + 100,
-        AdminAction::RegenerateCert {
-            node: NodeId(0),
-            purpose: CertPurpose::Tomcat,
-        },
-    )
-    .unwrap();
-    s.settle().await;
-    let new = identity(&c, NodeId(0), CertPurpose::Tomcat);
-    assert_ne!(old, new);
+    let (old, new) = regenerate_tomcat(&c, &mut s).await;
     assert_eq!(cert_6972(&s).await, old, "before the restart");
     c.apply(
         0,

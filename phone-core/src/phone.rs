@@ -1346,6 +1346,18 @@ impl Phone {
             RoleSet::EMPTY,
             None,
         );
+        self.send_register(req, cms, secure, source, out);
+    }
+
+    /// Asks the driver to register with `cms` (in order) and waits for the answer.
+    fn send_register(
+        &mut self,
+        req: RequestId,
+        cms: Arc<[Host]>,
+        secure: bool,
+        source: ConfigSource,
+        out: &mut Vec<Action>,
+    ) {
         if let Some(c) = self.cycle.as_mut() {
             c.step = Step::Registering(req);
             c.fetch = None;
@@ -1441,17 +1453,7 @@ impl Phone {
                         .map(Arc::from);
                     if let Some(cms) = rest {
                         let req = self.next_req();
-                        if let Some(c) = self.cycle.as_mut() {
-                            c.step = Step::Registering(req);
-                            c.reg_cms = Some(Arc::clone(&cms));
-                        }
-                        out.push(Action::Register {
-                            req,
-                            cms,
-                            secure,
-                            source,
-                        });
-                        return;
+                        return self.send_register(req, cms, secure, source, out);
                     }
                     return self.registration_failed(now, Rule::TCcm, Reason::CmCertUntrusted, out);
                 }

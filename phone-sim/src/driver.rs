@@ -1221,23 +1221,15 @@ impl<'s> Sim<'s> {
                         .to_vec();
                     Some((Message::response_to(&msg, &d.response).encode(), der))
                 });
-                match reply {
-                    Some((frame, der)) => {
-                        let server_cert = self.cert_blob(&der);
-                        self.push(
-                            at + lat,
-                            Ev::Deliver(
-                                i,
-                                Event::TvsAnswer {
-                                    req,
-                                    server_cert,
-                                    frame,
-                                },
-                            ),
-                        );
-                    }
-                    None => self.push(at, Ev::Deliver(i, Event::TvsUnreachable { req })),
-                }
+                let ev = match reply {
+                    Some((frame, der)) => Event::TvsAnswer {
+                        req,
+                        server_cert: self.cert_blob(&der),
+                        frame,
+                    },
+                    None => Event::TvsUnreachable { req },
+                };
+                self.push(self.now + reply_delay(lat, &ev), Ev::Deliver(i, ev));
             }
             Action::Register {
                 req, cms, secure, ..

@@ -266,26 +266,45 @@ fn set_fields(s: &StepDef) -> Vec<(&'static str, Location)> {
     v
 }
 
-/// The fields each action takes (besides at/after/wait/label/do).
-fn fields_of(action: &str) -> &'static [&'static str] {
-    match action {
-        "regen-cert" => &["cluster", "node", "cert"],
-        "restart-service" | "stop-service" | "start-service" => &["cluster", "node", "service"],
-        "itl-reset-localkey" | "set-non-secure" | "ctl-update" | "ctl-reset-localkey"
-        | "switch-version" => &["cluster"],
-        "set-mixed-mode" => &["cluster", "kind"],
-        "upgrade" => &["cluster", "version"],
-        "set-param" => &["cluster", "param", "value"],
-        "reset-phones" => &["group", "cluster", "window", "batch", "interval"],
-        "power-off" => &["group", "cluster", "fraction"],
-        "power-on" => &["group", "cluster", "window"],
-        "erase-itl" | "factory-reset" => &["group", "cluster"],
-        "move-phones" => &["group", "to", "tftp", "window"],
-        "outage" => &["cluster", "node", "service", "for", "group"],
-        "bulk-migrate" => &["cluster", "to", "kind"],
-        "backup" | "restore" => &["cluster", "name"],
-        _ => &[],
+/// Every timeline action (`do:`) and the fields it takes besides at/after/wait/label/do.
+const ACTIONS: &[(&str, &[&str])] = &[
+    ("regen-cert", &["cluster", "node", "cert"]),
+    ("restart-service", &["cluster", "node", "service"]),
+    ("stop-service", &["cluster", "node", "service"]),
+    ("start-service", &["cluster", "node", "service"]),
+    ("itl-reset-localkey", &["cluster"]),
+    ("set-mixed-mode", &["cluster", "kind"]),
+    ("set-non-secure", &["cluster"]),
+    ("ctl-update", &["cluster"]),
+    ("ctl-reset-localkey", &["cluster"]),
+    ("set-param", &["cluster", "param", "value"]),
+    ("upgrade", &["cluster", "version"]),
+    ("switch-version", &["cluster"]),
+    (
+        "reset-phones",
+        &["group", "cluster", "window", "batch", "interval"],
+    ),
+    ("power-off", &["group", "cluster", "fraction"]),
+    ("power-on", &["group", "cluster", "window"]),
+    ("erase-itl", &["group", "cluster"]),
+    ("factory-reset", &["group", "cluster"]),
+    ("move-phones", &["group", "to", "tftp", "window"]),
+    ("outage", &["cluster", "node", "service", "for", "group"]),
+    ("bulk-migrate", &["cluster", "to", "kind"]),
+    ("backup", &["cluster", "name"]),
+    ("restore", &["cluster", "name"]),
+];
+
+/// The fields an action takes; `None` for an unknown action (a step without `do:` takes none).
+fn fields_of(action: &str) -> Option<&'static [&'static str]> {
+    if action.is_empty() {
+        return Some(&[]);
     }
+    ACTIONS.iter().find(|(a, _)| *a == action).map(|(_, f)| *f)
+}
+
+fn action_names() -> Vec<&'static str> {
+    ACTIONS.iter().map(|(a, _)| *a).collect()
 }
 
 /// Where a step is reported: its `do:`, else its timing key.
@@ -1439,31 +1458,6 @@ fn knobs(cx: &Ctx<'_>, k: &KnobsDef) -> Result<SimKnobs, ScenarioError> {
     })
 }
 
-const ACTIONS: &[&str] = &[
-    "regen-cert",
-    "restart-service",
-    "stop-service",
-    "start-service",
-    "itl-reset-localkey",
-    "set-mixed-mode",
-    "set-non-secure",
-    "ctl-update",
-    "ctl-reset-localkey",
-    "set-param",
-    "upgrade",
-    "switch-version",
-    "reset-phones",
-    "power-off",
-    "power-on",
-    "erase-itl",
-    "factory-reset",
-    "move-phones",
-    "outage",
-    "bulk-migrate",
-    "backup",
-    "restore",
-];
-
 fn step(
     cx: &Ctx<'_>,
     i: usize,
@@ -1479,11 +1473,9 @@ fn step(
         .as_ref()
         .map(|a| a.value.trim().to_ascii_lowercase())
         .unwrap_or_default();
-    let takes = fields_of(&act_name);
-    let known = act_name.is_empty() || ACTIONS.contains(&act_name.as_str());
-    if let Some((f, at)) = set_fields(s)
-        .into_iter()
-        .find(|(f, _)| known && !takes.contains(f))
+    // An unknown action is reported below, with a "did you mean".
+    if let Some(takes) = fields_of(&act_name)
+        && let Some((f, at)) = set_fields(s).into_iter().find(|(f, _)| !takes.contains(f))
     {
         let what = if act_name.is_empty() {
             "a step without do:".to_string()
@@ -1851,7 +1843,7 @@ fn step(
                     return Err(cx.err(
                         &a.referenced,
                         format!("unknown action {:?}", a.value),
-                        Some(suggest(&name, ACTIONS)),
+                        Some(suggest(&name, &action_names())),
                     ));
                 }
             }
@@ -1861,7 +1853,7 @@ fn step(
         return Err(cx.err(
             &loc,
             format!("timeline step {}: no action (do:)", i + 1),
-            Some(format!("do: one of {}", ACTIONS.join(", "))),
+            Some(format!("do: one of {}", action_names().join(", "))),
         ));
     }
     let label = s.label.clone().unwrap_or_else(|| match &s.action {

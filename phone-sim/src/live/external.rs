@@ -239,7 +239,7 @@ fn router(tftp_host: &str, tftp: SocketAddr, routes: &[RouteSpec]) -> io::Route 
             }
         }
     }
-    Box::new(move |host: &str, port: Port| {
+    Arc::new(move |host: &str, port: Port| {
         if let Some(a) = services.get(&(host.to_string(), port)) {
             return Some(*a);
         }
@@ -298,7 +298,7 @@ pub fn run(cfg: &ExternalConfig) -> Result<ExternalReport, LiveError> {
         .await
         .map_err(|e| LiveError::Serve(e.to_string()))?;
         // The registrar's CallManager certificates (secure profiles), one TLS handshake per host.
-        let cm_route = router(&tftp_host, tftp, &cfg.routes);
+        let cm_route = Arc::clone(&route);
         ctx.route = Some(route);
         let ctx = Arc::new(ctx);
         let cache: Arc<Mutex<HashMap<String, Option<Arc<Blob>>>>> = Arc::default();

@@ -247,7 +247,7 @@ pub fn latency_table(rows: &[LatencyRow], modelled: &[String]) -> String {
 }
 
 /// Resolves a phone-visible host and service to a socket address outside the fixed table.
-pub type Route = Box<dyn Fn(&str, Port) -> Option<SocketAddr> + Send + Sync>;
+pub type Route = Arc<dyn Fn(&str, Port) -> Option<SocketAddr> + Send + Sync>;
 
 /// Scenario milliseconds → wall duration at `speed`.
 pub fn scaled(ms: u64, speed: f64) -> Duration {
