@@ -49,17 +49,6 @@ timeline:
     )
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Raw RSA-2048 PKCS#1 v1.5 SHA-1 signatures/s with the model's signer (a fresh seeded key,
 /// the `wire` codec's `SigningKey`) over config-sized messages, for ~1 s.
 fn raw_sign_rate() -> f64 {
@@ -107,13 +96,13 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let sc = scenario::parse("bench.yaml", &scenario_text(n)).expect("bench scenario");
-    let rss0 = peak_rss_kib();
+    let rss0 = itlsim_sim::live::bench::peak_rss_kib();
     let t = Instant::now();
     let mut sim = Sim::new(&sc).expect("install");
     sim.record_events = false;
     let out = sim.run();
     let wall = t.elapsed().as_secs_f64();
-    let rss = peak_rss_kib();
+    let rss = itlsim_sim::live::bench::peak_rss_kib();
     let results = report::evaluate(&sc, &out);
     let summary1 =
         serde_json::to_string_pretty(&report::summary_json(&sc, &out, &results)).expect("json");

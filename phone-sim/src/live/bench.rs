@@ -109,7 +109,8 @@ mod bytes_free {
     }
 }
 
-fn rss_kib() -> u64 {
+/// Peak resident set size of this process (KiB, `VmHWM`; 0 where /proc is missing).
+pub fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -410,7 +411,7 @@ pub fn boot_bench(n: usize, concurrency: usize, threads: usize) -> Result<BootBe
             errors: n - registered,
             failed_ops: rows.iter().map(|r| r.failed).sum(),
             peak_booting: res.peak_booting,
-            peak_rss_kib: rss_kib(),
+            peak_rss_kib: peak_rss_kib(),
             peak_fds: peak_fds.load(Ordering::Relaxed),
             prebuild_s,
             latency: rows,
